@@ -352,12 +352,11 @@ def check_nonfinite_as_declared(sensor: Sensor) -> None:
 
 
 def _contract(check: SensorCheck) -> str:
-    return (check.__doc__ or "").strip().splitlines()[0] if check.__doc__ else ""
+    lines = (check.__doc__ or "").strip().splitlines()
+    return lines[0].replace("``", "") if lines else ""
 
 
-def run_check(
-    name: str, sensor: Sensor, xfail: Mapping[str, str] | None = None
-) -> CheckResult:
+def run_check(name: str, sensor: Sensor, xfail: Mapping[str, str] | None = None) -> CheckResult:
     """Run one named check on ``sensor``; an ``xfail`` entry declares an expected failure."""
     check = _CHECKS[name]
     reason = (xfail or {}).get(name)

@@ -1,0 +1,146 @@
+"""The `fusionrt` command: plugin listing, checks, scaffolding, error policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fusionrt
+from fusionrt.runtime.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fusionrt.runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fusionrt {fusionrt.__version__}"
+
+
+def test_example_plugin_is_found_through_its_entry_point():
+    """`make test` pip-installs examples/fusionrt-ultrasonic; nothing registers it by hand."""
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    (sensor,) = [c for c in listing["components"] if c["name"] == "ultrasonic"]
+    assert sensor["kind"] == "sensor"
+    assert sensor["distribution"] == "fusionrt-ultrasonic"
+    assert sensor["entry_point"] == "ultrasonic = fusionrt_ultrasonic.plugin"
+
+
+def test_disable_plugin_removes_it_from_the_listing():
+    result = run_cli("--disable-plugin", "ultrasonic", "plugins", "--json")
+    names = [c["name"] for c in json.loads(result.stdout)["components"]]
+    assert "ultrasonic" not in names
+
+
+def test_plugins_check_prints_a_passing_table():
+    result = run_cli("plugins", "check", "ultrasonic")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check_truncated_bytes_raise_decode_error" in result.stdout
+    assert result.stdout.strip().endswith("PASSED")
+
+
+def test_plugins_check_fails_on_a_broken_sensor(make_distribution, capsys):
+    source = """
+    import numpy as np
+    from fusionrt import SensorMessage, TensorSpec, RawRecord
+    from fusionrt.runtime.sensor import Modality, Sensor
+    class Broken(Sensor):
+        name = "broken"
+        modality = Modality.OTHER
+        def decode(self, raw):
+            return SensorMessage(self.instance, 0, np.frombuffer(raw.data, "<f4"))
+        def tensor_specs(self, context):
+            return [TensorSpec("x", (2,))]
+        def preprocess(self, message, context):
+            return {"x": np.zeros(3, np.float32)}
+        def sample_records(self):
+            return [RawRecord("/b", 0, b"\\0" * 8)]
+    def fusionrt_sensors():
+        return [Broken]
+    """
+    make_distribution(
+        "broken-sensor", {"brokensensor": "broken_sensor_plugin"}, {"broken_sensor_plugin": source}
+    )
+    assert main(["plugins", "check", "broken", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    statuses = {c["check"]: c["status"] for c in report["checks"]}
+    assert not report["passed"]
+    assert statuses["check_specs_match_preprocess"] == "failed"
+
+
+def test_errors_print_one_line_and_exit_non_zero():
+    result = run_cli("plugins", "check", "no_such_sensor")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "PluginError: no sensor named 'no_such_sensor'" in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = run_cli("--debug", "plugins", "check", "no_such_sensor")
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_plugins_new_writes_a_package_that_installs_and_passes_the_kit(tmp_path):
+    assert main(["plugins", "new", "thermal", "--dir", str(tmp_path)]) == 0
+    root = tmp_path / "fusionrt-thermal"
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    listing = json.loads(run_cli("plugins", "--json", env=env).stdout)
+    (thermal,) = [c for c in listing["components"] if c["name"] == "thermal"]
+    assert thermal["distribution"] == "fusionrt-thermal"
+    assert thermal["entry_point"] == "thermal = fusionrt_thermal.plugin"
+    check = run_cli("plugins", "check", "thermal", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+        cwd=root,
+    )
+    assert tests.returncode == 0, tests.stdout
+
+
+def test_plugins_new_refuses_bad_names_and_existing_directories(tmp_path, capsys):
+    assert main(["plugins", "new", "Bad-Name", "--dir", str(tmp_path)]) == 1
+    assert main(["plugins", "new", "ok", "--dir", str(tmp_path)]) == 0
+    assert main(["plugins", "new", "ok", "--dir", str(tmp_path)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
