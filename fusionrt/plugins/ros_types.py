@@ -1,0 +1,38 @@
+"""The ROS 2 message types fusionrt reads and writes, in one rosbags typestore.
+
+rosbags ships the standard ROS 2 Humble definitions; message packages outside that set that
+fusionrt needs (``can_msgs`` for CAN frames, as defined by ros-industrial's ``ros_canopen``) are
+registered here from their ``.msg`` text, so bags written by fusionrt carry the real definitions
+and any ROS 2 tool can read them. Build the typestore once per process: :func:`typestore` caches.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+
+#: ``can_msgs/msg/Frame`` exactly as ros_canopen defines it.
+CAN_FRAME_MSG = """\
+std_msgs/Header header
+uint32 id
+bool is_rtr
+bool is_extended
+bool is_error
+uint8 dlc
+uint8[8] data
+"""
+
+EXTRA_MESSAGE_DEFINITIONS: dict[str, str] = {
+    "can_msgs/msg/Frame": CAN_FRAME_MSG,
+}
+
+
+@cache
+def typestore() -> Typestore:
+    """ROS 2 Humble types plus the extra definitions fusionrt uses."""
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    for name, text in EXTRA_MESSAGE_DEFINITIONS.items():
+        store.register(get_types_from_msg(text, name))
+    return store
