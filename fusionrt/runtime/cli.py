@@ -19,7 +19,7 @@ from fusionrt.runtime.errors import FusionError
 from fusionrt.runtime.registry import Registry
 
 #: Modules that contribute command families (``add_commands(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("fusionrt.runtime.sample_replay",)
 
 
 def build_parser() -> argparse.ArgumentParser:
