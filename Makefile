@@ -29,8 +29,8 @@ demo: $(VENV)/.core-installed
 	$(BIN)/fusionrt replay-samples
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check fusionrt tests examples benchmarks
-	$(BIN)/ruff format --check fusionrt tests examples benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
