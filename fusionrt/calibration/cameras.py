@@ -79,6 +79,10 @@ class CameraModel:
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
 
+    def __reduce__(self) -> tuple[type[CameraModel], tuple[np.ndarray, np.ndarray, str, int, int]]:
+        # The map cache and its lock stay behind (locks cannot be pickled).
+        return (CameraModel, (self.K, self.distortion, self.model, self.width, self.height))
+
     # -- convenience ----------------------------------------------------------------------
 
     @property

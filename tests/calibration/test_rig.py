@@ -410,3 +410,17 @@ def test_top_level_errors(tmp_path):
     assert e.value.context["file"] == str(bad)
     with pytest.raises(CalibrationError, match="cannot read rig file"):
         Rig.load(tmp_path / "missing.yaml")
+
+
+def test_rig_pickles_for_worker_processes(rig_file):
+    import pickle
+
+    rig = Rig.from_dict(FULL_RIG)
+    rig.camera("cam_left").undistort_maps()  # a filled cache must not break pickling
+    again = pickle.loads(pickle.dumps(rig))
+    assert again.to_dict() == FULL_RIG
+    pts = np.array([[10.0, 1.0, 1.0], [5.0, -2.0, 0.5]])
+    for a, b in zip(
+        rig.project(pts, "ego", "cam_fish"), again.project(pts, "ego", "cam_fish"), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
