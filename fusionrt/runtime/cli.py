@@ -19,7 +19,10 @@ from fusionrt.runtime.errors import FusionError
 from fusionrt.runtime.registry import Registry
 
 #: Modules that contribute command families (``add_commands(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = ("fusionrt.runtime.sample_replay",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "fusionrt.runtime.sample_replay",
+    "fusionrt.calibration.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

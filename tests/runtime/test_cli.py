@@ -144,3 +144,9 @@ def test_plugins_new_refuses_bad_names_and_existing_directories(tmp_path, capsys
     assert main(["plugins", "new", "ok", "--dir", str(tmp_path)]) == 0
     assert main(["plugins", "new", "ok", "--dir", str(tmp_path)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_command_families_are_wired_into_the_main_command(capsys):
+    assert main(["calib", "show", str(REPO / "examples/rigs/kitti_2011_09_26.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "cam2" in out and "lidar" in out
