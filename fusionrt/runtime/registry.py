@@ -33,7 +33,12 @@ REGISTRATION_HOOKS: dict[str, str] = {
 }
 
 #: Modules of the built-in plugins, registered like third-party plugins (name = module name).
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "fusionrt.plugins.sensors.camera",
+    "fusionrt.plugins.sensors.lidar",
+    "fusionrt.plugins.sensors.radar",
+    "fusionrt.plugins.sensors.text",
+)
 
 
 @dataclass(frozen=True, slots=True)
