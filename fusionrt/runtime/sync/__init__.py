@@ -1,0 +1,56 @@
+"""Time alignment: which camera image, lidar sweep, radar scan and log line make one frame.
+
+* :class:`ApproximateTimePolicy` — message_filters' optimal-set ApproximateTime, identical
+  output on identical input.
+* :class:`CollectorPolicy` — bounded latency: a reference sensor (or a fixed rate) opens frames,
+  emitted when complete or at their deadline on the virtual clock.
+* :class:`LatestPolicy` — slow/continuous streams held or interpolated at the frame stamp.
+* :class:`Synchronizer` — time offsets, per-stream guards (duplicate, backward, reset), virtual
+  clock, staleness, drop reports, :class:`~fusionrt.runtime.messages.Frame` building.
+* :func:`compensate_points`, :func:`poses_from_speed_yaw_rate` — ego-motion compensation.
+
+Stamps are ``int`` nanoseconds on the common clock; nothing here reads the wall clock.
+"""
+
+from fusionrt.runtime.sync._common import SyncConfigError
+from fusionrt.runtime.sync.approximate_time import (
+    DEFAULT_MAX_INTERVAL_NS,
+    ApproximateTimePolicy,
+    make_duration_scaler,
+)
+from fusionrt.runtime.sync.collector import CollectedFrame, CollectorPolicy, MissingReason
+from fusionrt.runtime.sync.drops import (
+    DropCallback,
+    DropCounters,
+    DroppedMessage,
+    DropReason,
+    StaleCallback,
+    StaleDetector,
+)
+from fusionrt.runtime.sync.ego_motion import compensate_points, poses_from_speed_yaw_rate
+from fusionrt.runtime.sync.latest import LatestPolicy, LatestSample, LatestSpec, interpolate_value
+from fusionrt.runtime.sync.synchronizer import UNKNOWN_SENSOR, Synchronizer
+
+__all__ = [
+    "DEFAULT_MAX_INTERVAL_NS",
+    "UNKNOWN_SENSOR",
+    "ApproximateTimePolicy",
+    "CollectedFrame",
+    "CollectorPolicy",
+    "DropCallback",
+    "DropCounters",
+    "DropReason",
+    "DroppedMessage",
+    "LatestPolicy",
+    "LatestSample",
+    "LatestSpec",
+    "MissingReason",
+    "StaleCallback",
+    "StaleDetector",
+    "SyncConfigError",
+    "Synchronizer",
+    "compensate_points",
+    "interpolate_value",
+    "make_duration_scaler",
+    "poses_from_speed_yaw_rate",
+]

@@ -1,0 +1,1 @@
+#define RCUTILS_LOG_WARN_ONCE(...) do {} while (0)
