@@ -4,7 +4,8 @@
 rgba8, bgra8, mono8 and 8-bit Bayer converted), ``sensor_msgs/msg/CompressedImage`` and image
 files (JPEG/PNG, msgtype ``fusionrt/image_file``). The payload is always **RGB uint8 H×W×3**;
 ``meta["encoding"]`` keeps the recorded encoding. The stamp is the message header's (option
-``stamp_from="record"`` uses the record's) plus the option ``time_offset_ns``.
+``stamp_from="record"`` uses the record's), on the sensor's own clock: the synchroniser applies
+the rig's ``time_offset_ns``.
 
 **preprocess**: for each camera of the batch, one ``cv2.remap`` from the recorded image to the
 model's ``image_size`` that undistorts with the rig's cached maps (skipped when
@@ -91,7 +92,6 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "antialias": True,
     "lift_min_depth_m": 0.1,
     "stamp_from": "header",
-    "time_offset_ns": 0,
 }
 
 
@@ -138,7 +138,7 @@ class CameraSensor(Sensor):
     image is at most half the recorded size), ``resize_mode`` (``crop``/``stretch``),
     ``crop_anchor`` (``center``/``bottom``), ``mean``/``std`` (RGB, 0…255), ``antialias``
     (halve large images with INTER_AREA before the remap), ``lift_min_depth_m`` (nearest
-    valid lift depth), ``stamp_from`` (``header``/``record``), ``time_offset_ns``.
+    valid lift depth), ``stamp_from`` (``header``/``record``).
     """
 
     name = "camera"
@@ -210,7 +210,7 @@ class CameraSensor(Sensor):
         }
         return SensorMessage(
             sensor=self.instance,
-            stamp_ns=int(stamp) + int(self.options["time_offset_ns"]),
+            stamp_ns=int(stamp),
             payload=image.pixels,
             frame_id=image.frame_id or self.instance,
             topic=raw.topic or self.topic,

@@ -371,7 +371,8 @@ class CanSensor(Sensor):
     ``signals`` (``{"MESSAGE.SIGNAL" or "SIGNAL": slot name or {"slot", "scale", "offset"}}``;
     a slot fed by several signals of one message is their sum, so four wheel speeds scaled by
     1/4 give their mean), ``channels`` (only frames from these interfaces count; default all),
-    ``stamp_from`` (``message``: the frame's own stamp, or ``record``), ``time_offset_ns``.
+    ``stamp_from`` (``message``: the frame's own stamp, or ``record``). Stamps stay on the
+    sensor's clock: the synchroniser applies the rig's ``time_offset_ns``.
     """
 
     name = "can"
@@ -385,7 +386,6 @@ class CanSensor(Sensor):
             "signals",
             "channels",
             "stamp_from",
-            "time_offset_ns",
             "strict_dbc",
         }
         unknown = set(options) - known
@@ -407,7 +407,6 @@ class CanSensor(Sensor):
             options["signals"] = DEFAULT_EGO_SIGNALS
         options.setdefault("channels", None)
         options.setdefault("stamp_from", "message")
-        options.setdefault("time_offset_ns", 0)
         options.setdefault("strict_dbc", False)
         super().__init__(instance, topic, **options)
         if self.options["stamp_from"] not in ("message", "record"):
@@ -540,7 +539,7 @@ class CanSensor(Sensor):
         )
         return SensorMessage(
             sensor=self.instance,
-            stamp_ns=int(stamp) + int(self.options["time_offset_ns"]),
+            stamp_ns=int(stamp),
             payload=self._latch.copy(),
             frame_id=frame.channel,
             topic=raw.topic or self.topic,

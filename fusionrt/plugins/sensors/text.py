@@ -10,8 +10,8 @@ tokenizer in :mod:`.tokenizer`, re-exported here (``read_candump``, ``CanFrame``
   ``"<level> <logger>: <msg>"``) and plain UTF-8 log lines (msgtype ``fusionrt/text_line``,
   ``text/plain`` or empty). Invalid UTF-8 raises :class:`~fusionrt.DecodeError` with the byte
   offset. The payload is the record's text (``str``). The stamp is the message's own
-  (``rcl_interfaces/msg/Log``) or the record's (option ``stamp_from="record"`` forces it) plus
-  ``time_offset_ns``.
+  (``rcl_interfaces/msg/Log``) or the record's (option ``stamp_from="record"`` forces it), on
+  the sensor's clock: the synchroniser applies the rig's ``time_offset_ns``.
 * Because the synchroniser keeps only a sensor's latest message, the sensor remembers the
   lines it decoded: ``meta["recent"]`` holds ``(stamp_ns, text)`` of the lines within
   ``window_ns`` (default 30 s, at most ``max_lines``, default 8) up to this one, oldest first.
@@ -71,7 +71,6 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "window_ns": 30_000_000_000,
     "max_lines": 8,
     "stamp_from": "message",
-    "time_offset_ns": 0,
 }
 
 
@@ -85,7 +84,7 @@ class TextLogSensor(Sensor):
     """Log lines and V2X notes → fixed-length token ids, mask and number values.
 
     Options: ``window_ns`` (how far back lines are combined), ``max_lines`` (at most that many
-    recent lines), ``stamp_from`` (``message``/``record``), ``time_offset_ns``.
+    recent lines), ``stamp_from`` (``message``/``record``).
     """
 
     name = "text"
@@ -159,7 +158,7 @@ class TextLogSensor(Sensor):
         stamp = raw.stamp_ns
         if self.options["stamp_from"] == "message" and own_stamp is not None:
             stamp = own_stamp
-        stamp = int(stamp) + int(self.options["time_offset_ns"])
+        stamp = int(stamp)
         recent = self._remember(stamp, text)
         return SensorMessage(
             sensor=self.instance,

@@ -292,10 +292,15 @@ def test_nonfinite_slots_are_dropped_to_zero() -> None:
 
 
 def test_channel_filter_and_stamp_source() -> None:
-    sensor = CanSensor(channels=["can1"], stamp_from="record", time_offset_ns=5)
+    sensor = CanSensor(channels=["can1"], stamp_from="record")
     record = sensor.sample_records()[-1]  # candump WHEEL_SPEEDS on can0
     message = sensor.decode(dataclass_replace(record, stamp_ns=77))
-    assert message.meta["updated"] == () and message.stamp_ns == 82
+    assert message.meta["updated"] == () and message.stamp_ns == 77
+
+
+def test_rig_time_offset_is_left_to_the_synchroniser() -> None:
+    with pytest.raises(ConfigError, match="time_offset_ns"):
+        CanSensor(time_offset_ns=5)
 
 
 def dataclass_replace(record: RawRecord, **changes) -> RawRecord:
