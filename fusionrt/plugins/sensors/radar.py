@@ -8,9 +8,10 @@ default validity filter is applied at decode (``invalid_state == 0``, ``dyn_prop
 ``ambig_state == 3``, each where the field exists); the payload is then a copy.
 
 **Preprocess** moves the points into the rig frame, rotates their velocity into it (the
-ego-motion-compensated ``vx_comp, vy_comp`` when present, else ``vx, vy``, else a radial
-``doppler`` / ``radial_velocity`` / ``v_r`` speed along the line of sight, else zero) and
-spreads each point over the cells within ``radius_m`` (default 1 m) of it: channels
+ego-motion-compensated ``vx_comp, vy_comp`` when present, else ``vx, vy`` — raw in nuScenes,
+compensated in fusionrt's simulator — else a radial ``doppler`` / ``radial_velocity`` / ``vr``
+/ ``v_r`` speed along the line of sight, else zero) and spreads each point over the cells
+within ``radius_m`` (default 1 m) of it: channels
 ``occupancy, rcs, vx, vy`` (RCS in dBsm, velocities in m/s in the ego frame; 0 where empty).
 The radar's z is not used (automotive radars such as the ARS 408 report z = 0).
 """
@@ -39,7 +40,7 @@ from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 #: Radial (line-of-sight) velocity field names, tried in order when vx/vy are absent.
-RADIAL_VELOCITY_FIELDS = ("doppler", "radial_velocity", "v_r")
+RADIAL_VELOCITY_FIELDS = ("doppler", "radial_velocity", "vr", "v_r")
 #: nuScenes devkit defaults (``RadarPointCloud``): field → accepted values.
 DEVKIT_FILTER: dict[str, tuple[int, ...]] = {
     "invalid_state": (0,),
