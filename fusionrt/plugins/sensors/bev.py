@@ -3,7 +3,7 @@
 Conventions are :class:`~fusionrt.runtime.geometry.BevGrid`'s: points are in the ego frame
 (x forward, y left, z up, metres); row ``i`` covers ``[x_min + i·res, x_min + (i+1)·res)``,
 column ``j`` covers ``[y_min + j·res, y_min + (j+1)·res)``. Every function here works on whole
-arrays (``np.bincount``, ``np.maximum.at``): there is no Python loop over points. Points that
+arrays (``ufunc.at``, ``np.bincount``): there is no Python loop over points. Points that
 are NaN or ±inf fail every range comparison and are dropped with the points outside the grid.
 
 Lidar channels (``lidar_bev_channels``), in order, all float32 and 0 in empty cells:
