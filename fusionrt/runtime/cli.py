@@ -22,6 +22,7 @@ from fusionrt.runtime.registry import Registry
 COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.runtime.sample_replay",
     "fusionrt.calibration.cli",
+    "fusionrt.runtime.engines.cli",
 )
 
 

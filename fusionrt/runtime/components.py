@@ -1,7 +1,8 @@
 """Base classes of the component kinds a plugin can contribute besides sensors.
 
 Sources read recorded or live data, sinks write results, models own their geometry, weights and
-postprocess, backends run a model's network. Each class has a ``name`` unique within its kind;
+postprocess, backends run a model's network (their base, :class:`Engine`, lives in
+``fusionrt.runtime.engines.base``). Each class has a ``name`` unique within its kind;
 the registry checks every registered class against the base of its kind.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from types import TracebackType
 from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import Detections, Frame, RawRecord, TensorSpec
 from fusionrt.runtime.sensor import Sensor
@@ -68,49 +69,10 @@ class Model(ABC):
         """Turn network outputs into detections in the ego frame."""
 
 
-class Backend(ABC):
-    """An inference engine: runs one model's network on one kind of hardware."""
-
-    name: ClassVar[str]
-
-    @classmethod
-    def availability(cls) -> tuple[bool, str]:
-        """Whether this backend can run on this machine, and why not if it cannot."""
-        return True, "available"
-
-    @property
-    @abstractmethod
-    def input_specs(self) -> list[TensorSpec]:
-        """The engine's inputs."""
-
-    @property
-    @abstractmethod
-    def output_specs(self) -> list[TensorSpec]:
-        """The engine's outputs."""
-
-    @abstractmethod
-    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the network on one feed of named inputs."""
-
-    def close(self) -> None:
-        """Release the engine's memory."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 COMPONENT_BASES: dict[str, type[Any]] = {
     "sensor": Sensor,
     "source": Source,
     "sink": Sink,
     "model": Model,
-    "backend": Backend,
+    "backend": Engine,
 }
