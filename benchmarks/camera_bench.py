@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from timing import time_interleaved
 
 from fusionrt import RawRecord
 from fusionrt.calibration.rig import Rig
@@ -75,31 +75,6 @@ def _rig(distortion: list[float]) -> Rig:
     return Rig.from_dict({"frame": "ego", "sensors": {"cam_front": camera}})
 
 
-def _summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {
-        "median_ms": round(statistics.median(ordered), 4),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
-        "min_ms": round(ordered[0], 4),
-    }
-
-
-def _interleaved(
-    funcs: dict[str, Callable[[], object]], repeat: int, warmup: int = 5
-) -> dict[str, dict[str, float]]:
-    """Time every function ``repeat`` times, round-robin, so that machine load hits all alike."""
-    for func in funcs.values():
-        for _ in range(warmup):
-            func()
-    samples: dict[str, list[float]] = {name: [] for name in funcs}
-    for _ in range(repeat):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: _summary(values) for name, values in samples.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200)
@@ -135,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
         funcs[name] = run
         funcs[f"{name}.decode_only"] = lambda sensor=sensor: sensor.decode(record)
-    timed = _interleaved(funcs, args.repeat)
+    timed = time_interleaved(funcs, args.repeat)
     floor = timed["imdecode"]["median_ms"]
     results: dict[str, dict[str, float]] = {"imdecode": timed["imdecode"]}
     for name in variants:

@@ -30,13 +30,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import time_interleaved
 
 from fusionrt import RawRecord
 from fusionrt.calibration import Rig, SensorCalibration, Transform
@@ -72,31 +71,6 @@ def _timed_cloud(points: np.ndarray) -> np.ndarray:
     azimuth = np.arctan2(points["y"], points["x"]) + np.pi
     timed["time"] = azimuth / (2 * np.pi) * 0.1
     return timed
-
-
-def _summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {
-        "median_ms": round(statistics.median(ordered), 4),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
-        "min_ms": round(ordered[0], 4),
-    }
-
-
-def _interleaved(
-    funcs: dict[str, Callable[[], object]], repeat: int, warmup: int = 5
-) -> dict[str, dict[str, float]]:
-    """Time every function ``repeat`` times, round-robin."""
-    for func in funcs.values():
-        for _ in range(warmup):
-            func()
-    samples: dict[str, list[float]] = {name: [] for name in funcs}
-    for _ in range(repeat):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: _summary(values) for name, values in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         compensated[f"{size}.preprocess_compensated"] = lambda m=timed_message: sensor.preprocess(
             m, compensating
         )
-    timed = _interleaved(funcs, args.repeat)
-    timed.update(_interleaved(compensated, max(10, args.repeat // 5)))
+    timed = time_interleaved(funcs, args.repeat)
+    timed.update(time_interleaved(compensated, max(10, args.repeat // 5)))
 
     results: dict[str, dict[str, object]] = {}
     for size, count in SIZES.items():
