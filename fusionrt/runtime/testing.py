@@ -140,13 +140,14 @@ def _snapshot(value: Any) -> Any:
 
 
 def _equal(a: Any, b: Any) -> bool:
+    """Value equality of payloads; structured arrays field by field (padding bytes ignored)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
             return False
         if a.dtype != b.dtype or a.shape != b.shape:
             return False
         if a.dtype.names:
-            return a.tobytes() == b.tobytes()
+            return all(_equal(a[name], b[name]) for name in a.dtype.names)
         return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     return bool(a == b)
 

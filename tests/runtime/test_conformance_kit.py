@@ -155,3 +155,35 @@ def test_parametrized_checks_run_each_check(check):
 @parametrize_sensor_checks(WrongShapeSensor, xfail={"check_specs_match_preprocess": "known"})
 def test_parametrized_checks_with_declared_failure(check):
     check()
+
+
+class PaddedPointsSensor(GoodSensor):
+    """A strided view of points with padding between fields (like padded PointCloud2 rows)."""
+
+    dtype = np.dtype(
+        {"names": ["x", "ring"], "formats": ["<f4", "<u2"], "offsets": [0, 8], "itemsize": 16}
+    )
+
+    def decode(self, raw):
+        message = super().decode(raw)
+        data = bytes(raw.data)[12:]
+        points = np.frombuffer(data, self.dtype, count=len(data) // self.dtype.itemsize)
+        return SensorMessage(message.sensor, message.stamp_ns, points[::2])
+
+    def preprocess(self, message, context):
+        out = np.zeros(4, np.float32)
+        if message is not None:
+            x = np.nan_to_num(message.payload["x"][:4], nan=0.0, posinf=0.0, neginf=0.0)
+            out[: len(x)] = x
+        return {"v": out}
+
+    def sample_records(self):
+        values = np.arange(16, dtype="<f4")  # four 16-byte points, padding bytes non-zero
+        data = (7).to_bytes(8, "little") + (16).to_bytes(4, "little") + values.tobytes()
+        return [RawRecord("/padded", 7, data)]
+
+
+def test_padding_bytes_do_not_count_as_mutation():
+    report = check_sensor_plugin(PaddedPointsSensor())
+    assert _status(report, "check_inputs_not_mutated") == "passed", report.table()
+    assert _status(report, "check_deterministic") == "passed"
