@@ -68,6 +68,20 @@ class Model(ABC):
     def postprocess(self, outputs: Mapping[str, np.ndarray], stamp_ns: int) -> Detections:
         """Turn network outputs into detections in the ego frame."""
 
+    def make_feed(
+        self, tensors: Mapping[str, np.ndarray], present: Mapping[str, bool]
+    ) -> dict[str, np.ndarray]:
+        """The network's feed from the sensors' tensors and the present modalities.
+
+        ``present`` maps modality names (``camera``, ``lidar``...) to whether any sensor of that
+        modality has a message in the frame. The default passes the declared inputs through
+        and gives zeros for inputs no sensor produced; models with a modality mask override it.
+        """
+        return {
+            spec.name: tensors[spec.name] if spec.name in tensors else spec.zeros()
+            for spec in self.input_specs()
+        }
+
 
 COMPONENT_BASES: dict[str, type[Any]] = {
     "sensor": Sensor,

@@ -1,0 +1,210 @@
+"""Frame assembly: recorded records → decoded messages → synchronised frames → the model's feed.
+
+This is the front half of the hot path, written once and shared by the pipeline (which runs
+the preprocess groups on worker threads and times every stage) and by anything else that needs
+model inputs from a recording, such as the reference model's dataset builder. Everything here
+is deterministic: the same records give the same feeds.
+
+Faults never stop the assembly: an undecodable record, a plugin that raises in ``decode`` or
+``preprocess``, a message the synchroniser drops — each is reported once through ``on_fault``
+(the signature of the ``fusionrt_sensor_fault`` hook) and counted; the sensor is then missing
+from that frame (zeros plus a 0 in the model's modality mask), and the assembly goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusionrt.runtime.errors import ConfigError, DecodeError
+from fusionrt.runtime.messages import Frame, RawRecord, SensorMessage
+from fusionrt.runtime.metrics import LatencyRecorder
+from fusionrt.runtime.sensor import PreprocessContext, Sensor
+from fusionrt.runtime.sync import Synchronizer
+
+FaultCallback = Callable[[str, "int | None", str, str], None]
+FeedBuilder = Callable[[Mapping[str, np.ndarray], Mapping[str, bool]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorBinding:
+    """One sensor instance of a pipeline and the topics it reads.
+
+    ``sensor.instance`` is the sensor's rig name; it names the sensor in frames and reports.
+    """
+
+    sensor: Sensor
+    topics: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The instance (rig) name."""
+        return self.sensor.instance
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessGroup:
+    """Sensors preprocessed by one call: one sensor, or several that batch into one tensor.
+
+    Several instances of a plugin class with ``preprocess_batch`` (cameras) form one group;
+    the first instance fills every slot of the batch.
+    """
+
+    bindings: tuple[SensorBinding, ...]
+
+    @property
+    def stage(self) -> str:
+        """Timing stage name, e.g. ``preprocess.camera``."""
+        return f"preprocess.{type(self.bindings[0].sensor).name}"
+
+
+@dataclass(slots=True)
+class AssembledFrame:
+    """A synchronised frame and the model feed built from it."""
+
+    frame: Frame
+    feed: dict[str, np.ndarray]
+    present: dict[str, bool]
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+def preprocess_groups(bindings: Sequence[SensorBinding]) -> list[PreprocessGroup]:
+    """Group bindings whose sensors batch together (same class with ``preprocess_batch``)."""
+    groups: dict[object, list[SensorBinding]] = {}
+    for binding in bindings:
+        cls = type(binding.sensor)
+        key: object = cls if hasattr(cls, "preprocess_batch") else binding.name
+        groups.setdefault(key, []).append(binding)
+    return [PreprocessGroup(tuple(members)) for members in groups.values()]
+
+
+class FrameAssembler:
+    """Turns a stream of :class:`RawRecord` s into :class:`AssembledFrame` s, serially.
+
+    ``bindings`` map topics to sensor instances; ``synchronizer`` decides the frames (its
+    ``on_drop`` is pointed at ``on_fault``); ``build_feed(tensors, present)`` turns the
+    sensors' tensors and the present modalities into the model's feed (a model's ``make_feed``).
+    """
+
+    def __init__(
+        self,
+        bindings: Sequence[SensorBinding],
+        synchronizer: Synchronizer,
+        build_feed: FeedBuilder,
+        context: PreprocessContext,
+        *,
+        on_fault: FaultCallback | None = None,
+        recorder: LatencyRecorder | None = None,
+    ) -> None:
+        self.bindings = tuple(bindings)
+        self._by_topic: dict[str, SensorBinding] = {}
+        for binding in self.bindings:
+            for topic in binding.topics:
+                if topic in self._by_topic:
+                    raise ConfigError(
+                        f"topic {topic!r} is bound to both {self._by_topic[topic].name!r} "
+                        f"and {binding.name!r}"
+                    )
+                self._by_topic[topic] = binding
+        self._by_name = {b.name: b for b in self.bindings}
+        if len(self._by_name) != len(self.bindings):
+            raise ConfigError("two sensors of the pipeline share one instance name")
+        self.groups = preprocess_groups(self.bindings)
+        self.synchronizer = synchronizer
+        self.build_feed = build_feed
+        self.context = context
+        if not context.sensor_names:
+            context.sensor_names = tuple(self._by_name)
+        self.on_fault = on_fault
+        self.recorder = recorder or LatencyRecorder(enabled=False)
+        self.faults: Counter[tuple[str, str]] = Counter()
+        self.unrouted_topics: Counter[str] = Counter()
+        synchronizer.on_drop = self._sync_dropped
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def fault(self, sensor: str, stamp_ns: int | None, reason: str, detail: str) -> None:
+        """Count and report one lost message (or a sensor missing from a frame by fault)."""
+        self.faults[(sensor, reason)] += 1
+        if self.on_fault is not None:
+            self.on_fault(sensor, stamp_ns, reason, detail)
+
+    def _sync_dropped(self, sensor: str, stamp_ns: int | None, reason: str, detail: str) -> None:
+        self.fault(sensor, stamp_ns, str(reason), detail)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def decode(self, record: RawRecord) -> SensorMessage | None:
+        """Decode one record with the sensor bound to its topic; ``None`` if lost (reported)."""
+        binding = self._by_topic.get(record.topic)
+        if binding is None:
+            self.unrouted_topics[record.topic] += 1
+            return None
+        sensor = binding.sensor
+        try:
+            with self.recorder.time(f"decode.{type(sensor).name}"):
+                return sensor.decode(record)
+        except DecodeError as exc:
+            self.fault(binding.name, record.stamp_ns, "decode_error", str(exc))
+        except Exception as exc:  # a plugin bug is isolated to its message
+            detail = f"{type(sensor).__qualname__}.decode raised {type(exc).__name__}: {exc}"
+            self.fault(binding.name, record.stamp_ns, "plugin_raised", detail)
+        return None
+
+    def synchronise(self, message: SensorMessage) -> list[Frame]:
+        """Push a decoded message into the synchroniser; the frames it completes."""
+        with self.recorder.time("sync"):
+            return self.synchronizer.push(message)
+
+    def preprocess_group(self, group: PreprocessGroup, frame: Frame) -> dict[str, np.ndarray]:
+        """Run one group's preprocess on ``frame``; a raising plugin yields its zeros."""
+        first = group.bindings[0].sensor
+        try:
+            with self.recorder.time(group.stage):
+                if len(group.bindings) > 1 or hasattr(first, "preprocess_batch"):
+                    batch = {b.name: frame.messages.get(b.name) for b in group.bindings}
+                    return dict(first.preprocess_batch(batch, self.context))  # type: ignore[attr-defined]
+                return dict(first.preprocess(frame.messages.get(first.instance), self.context))
+        except Exception as exc:  # isolate the plugin: its inputs are zeros, the frame goes on
+            detail = f"{type(first).__qualname__}.preprocess raised {type(exc).__name__}: {exc}"
+            for binding in group.bindings:
+                if frame.messages.get(binding.name) is not None:
+                    frame.missing[binding.name] = "plugin_raised"
+                    frame.messages[binding.name] = None
+                    self.fault(binding.name, frame.stamp_ns, "plugin_raised", detail)
+            return {spec.name: spec.zeros() for spec in first.tensor_specs(self.context)}
+
+    def assemble(
+        self, frame: Frame, tensors_by_group: Sequence[Mapping[str, np.ndarray]]
+    ) -> AssembledFrame:
+        """Merge the groups' tensors into the model feed, with the present modalities."""
+        tensors: dict[str, np.ndarray] = {}
+        for outputs in tensors_by_group:
+            tensors.update(outputs)
+        present: dict[str, bool] = {}
+        for binding in self.bindings:
+            modality = binding.sensor.modality.value
+            here = frame.messages.get(binding.name) is not None
+            present[modality] = present.get(modality, False) or here
+        feed = self.build_feed(tensors, present)
+        return AssembledFrame(frame, feed, present, dict(frame.missing))
+
+    def preprocess(self, frame: Frame) -> AssembledFrame:
+        """All groups of ``frame``, serially, then the feed."""
+        return self.assemble(frame, [self.preprocess_group(g, frame) for g in self.groups])
+
+    # -- the whole front half -------------------------------------------------------------
+
+    def push(self, record: RawRecord) -> list[AssembledFrame]:
+        """One record in; the frames it completes, assembled."""
+        message = self.decode(record)
+        if message is None:
+            return []
+        return [self.preprocess(frame) for frame in self.synchronise(message)]
+
+    def flush(self) -> list[AssembledFrame]:
+        """End of input: the frames the synchroniser can still form, assembled."""
+        return [self.preprocess(frame) for frame in self.synchronizer.flush()]
