@@ -1,0 +1,29 @@
+"""Built-in sinks: where a run's detections go.
+
+* :class:`~fusionrt.plugins.sinks.jsonl.JsonLinesSink` (``jsonl``): one JSON line per frame;
+* :class:`~fusionrt.plugins.sinks.mcap.FoxgloveMcapSink` (``mcap``): an MCAP file for Foxglove
+  (boxes, lidar cloud, camera image with the boxes drawn);
+* :class:`~fusionrt.plugins.sinks.video.VideoSink` (``video``): camera + bird's-eye view as
+  MP4 and PNGs.
+
+Sink contract (besides :class:`~fusionrt.runtime.components.Sink`): the pipeline constructs a
+sink as ``cls(out_dir=PATH, **options)`` (options from the pipeline file) and, when the sink
+has a ``start(info)`` method, calls it once before the first frame with a
+:class:`~fusionrt.runtime.pipeline.RunInfo` (rig, model, sensors, ground-truth lookup).
+``write`` is called from one thread, in frame order; ``close`` once, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from fusionrt.runtime.components import Sink
+from fusionrt.runtime.hookspecs import hookimpl
+
+
+@hookimpl
+def fusionrt_sinks() -> list[type[Sink]]:
+    """The built-in sinks (their modules load lazily: the MCAP sink imports foxglove)."""
+    from fusionrt.plugins.sinks.jsonl import JsonLinesSink  # noqa: PLC0415
+    from fusionrt.plugins.sinks.mcap import FoxgloveMcapSink  # noqa: PLC0415
+    from fusionrt.plugins.sinks.video import VideoSink  # noqa: PLC0415
+
+    return [JsonLinesSink, FoxgloveMcapSink, VideoSink]

@@ -1,0 +1,328 @@
+"""Pipeline YAML → validated, frozen configuration objects.
+
+A pipeline file names what a run is made of (see ``examples/pipelines/sample.yaml`` and
+``docs/pipeline.md``)::
+
+    rig: rig.yaml                     # optional; relative to this file, else beside the drive
+    plugins: [my_package.my_plugin]   # optional; modules registered for this run
+    sensors:                          # rig name -> sensor plugin, topic(s) and options
+      lidar_top: {plugin: lidar, topic: /sensors/lidar_top/points}
+    sync:
+      policy: collector               # approximate_time | collector
+      reference: lidar_top
+      tolerance_ms: 60                # policy parameters, in ms where they are durations
+      latest: {can: {max_age_ms: 200}}
+    model: {name: reference, options: {}}
+    backend: {name: auto, options: {}}   # auto | onnxruntime | torch | tensorrt | a plugin's
+    sinks: [{name: jsonl}, {name: mcap}, {name: video, options: {png: false}}]
+    ground_truth: {topic: /ground_truth/actors}   # optional: evaluate against it
+    runtime: {workers: 2, queue_size: 4, deadline_ms: 150}
+
+Every error is a :class:`ConfigError` naming the file and the key path
+(``sensors.cam_front.topic``). Durations in the file are milliseconds (``*_ms``); the objects
+hold nanoseconds (``*_ns``) where the runtime takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from fusionrt.runtime.errors import ConfigError
+
+SYNC_POLICIES = ("approximate_time", "collector")
+BACKENDS_BUILTIN = ("auto", "onnxruntime", "torch", "tensorrt")
+
+#: Per-policy parameters the file may give, with the unit conversion to the Synchronizer's.
+_APPROX_PARAMS = {"queue_size": 1, "max_interval_ms": 1_000_000, "age_penalty": None}
+_COLLECTOR_PARAMS = {
+    "period_ms": 1_000_000,
+    "phase_ms": 1_000_000,
+    "tolerance_ms": 1_000_000,
+    "timeout_ms": 1_000_000,
+    "queue_size": 1,
+    "emit_empty": None,
+}
+_LATEST_PARAMS = {"max_age_ms": 1_000_000, "interpolation": None, "history": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class SensorConfig:
+    """One sensor instance: its rig name, plugin, topics and plugin options."""
+
+    name: str
+    plugin: str
+    topics: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """The synchroniser: policy, reference sensor, policy keywords (ns) and latest streams."""
+
+    policy: str
+    reference: str | None
+    parameters: Mapping[str, Any]
+    latest: Mapping[str, Mapping[str, Any]]
+    expected_periods_ns: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentConfig:
+    """A named component (model, backend, sink) and its options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Threads, queue bounds and the real-time deadline.
+
+    ``workers``: preprocess threads (sensor groups run in parallel); ``queue_size``: frames in
+    flight between stages (bounds memory); ``deadline_ms``: in real-time mode, a frame older
+    than this (since its newest message arrived) when inference could start is dropped.
+    """
+
+    workers: int = 2
+    queue_size: int = 4
+    deadline_ms: float = 200.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """A validated pipeline file."""
+
+    path: Path
+    sensors: tuple[SensorConfig, ...]
+    sync: SyncConfig
+    model: ComponentConfig
+    backend: ComponentConfig
+    sinks: tuple[ComponentConfig, ...]
+    runtime: RuntimeConfig
+    rig: Path | None = None
+    plugins: tuple[str, ...] = ()
+    ground_truth_topic: str | None = None
+
+    def sensor_names(self) -> tuple[str, ...]:
+        """Rig names of the sensors, in file order."""
+        return tuple(s.name for s in self.sensors)
+
+
+class _Reader:
+    """Typed access to a YAML mapping that raises ConfigErrors naming file and key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=str(self.path), key=key)
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"{key or 'the file'} must be a mapping, got {_kind(value)}")
+        return {str(k): v for k, v in value.items()}
+
+    def only(self, mapping: Mapping[str, Any], allowed: tuple[str, ...], key: str) -> None:
+        unknown = sorted(set(mapping) - set(allowed))
+        if unknown:
+            where = f"{key}.{unknown[0]}" if key else unknown[0]
+            raise self.error(where, f"unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"{key} must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def number(self, value: Any, key: str, *, minimum: float = 0.0, integer: bool = False) -> Any:
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or value < minimum:
+            what = "an integer" if integer else "a number"
+            raise self.error(key, f"{key} must be {what} >= {minimum}, got {value!r}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the pipeline file: {exc.strerror}", file=str(path)
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else mark.line + 1
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path), line=line) from None
+    return pipeline_from_dict(data, path)
+
+
+def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
+    """Validate an already-parsed pipeline mapping; ``path`` anchors relative paths and errors."""
+    path = Path(path)
+    r = _Reader(path)
+    top = r.mapping(data, "")
+    allowed = ("rig", "plugins", "sensors", "sync", "model", "backend", "sinks", "runtime")
+    r.only(top, (*allowed, "ground_truth"), "")
+    rig = None
+    if top.get("rig") is not None:
+        rig = (path.parent / r.string(top["rig"], "rig")).resolve()
+        if not rig.is_file():
+            raise r.error("rig", f"no rig file at {rig}")
+    plugins_raw = top.get("plugins") or []
+    if not isinstance(plugins_raw, list):
+        raise r.error("plugins", "plugins must be a list of module names")
+    plugins = tuple(r.string(p, f"plugins[{i}]") for i, p in enumerate(plugins_raw))
+    sensors = _sensors(r, top.get("sensors"))
+    names = tuple(s.name for s in sensors)
+    sync = _sync(r, top.get("sync"), names)
+    model = _component(r, top.get("model"), "model", default=None)
+    backend = _component(r, top.get("backend", "auto"), "backend", default="auto")
+    sinks_raw = top.get("sinks") or []
+    if not isinstance(sinks_raw, list):
+        raise r.error("sinks", "sinks must be a list of {name, options}")
+    sinks = tuple(_component(r, s, f"sinks[{i}]", default=None) for i, s in enumerate(sinks_raw))
+    gt = r.mapping(top.get("ground_truth"), "ground_truth")
+    r.only(gt, ("topic",), "ground_truth")
+    gt_topic = r.string(gt["topic"], "ground_truth.topic") if "topic" in gt else None
+    return PipelineConfig(
+        path=path,
+        sensors=sensors,
+        sync=sync,
+        model=model,
+        backend=backend,
+        sinks=sinks,
+        runtime=_runtime(r, top.get("runtime")),
+        rig=rig,
+        plugins=plugins,
+        ground_truth_topic=gt_topic,
+    )
+
+
+def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
+    sensors = r.mapping(value, "sensors")
+    if not sensors:
+        raise r.error("sensors", "a pipeline needs at least one sensor")
+    out: list[SensorConfig] = []
+    seen_topics: dict[str, str] = {}
+    for name, spec in sensors.items():
+        key = f"sensors.{name}"
+        d = r.mapping(spec, key)
+        r.only(d, ("plugin", "topic", "topics", "options"), key)
+        if "plugin" not in d:
+            raise r.error(f"{key}.plugin", f"{key} needs a plugin (camera, lidar, radar...)")
+        plugin = r.string(d["plugin"], f"{key}.plugin")
+        if ("topic" in d) == ("topics" in d):
+            raise r.error(f"{key}.topic", f"{key} needs exactly one of topic or topics")
+        if "topic" in d:
+            topics: tuple[str, ...] = (r.string(d["topic"], f"{key}.topic"),)
+        else:
+            raw = d["topics"]
+            if not isinstance(raw, list) or not raw:
+                raise r.error(f"{key}.topics", f"{key}.topics must be a non-empty list")
+            topics = tuple(r.string(t, f"{key}.topics[{i}]") for i, t in enumerate(raw))
+        for topic in topics:
+            if topic in seen_topics:
+                raise r.error(
+                    f"{key}.topic", f"topic {topic!r} is already read by {seen_topics[topic]!r}"
+                )
+            seen_topics[topic] = name
+        options = MappingProxyType(r.mapping(d.get("options"), f"{key}.options"))
+        out.append(SensorConfig(name, plugin, topics, options))
+    return tuple(out)
+
+
+def _convert(r: _Reader, params: Mapping[str, Any], table: Mapping[str, Any], key: str) -> dict:
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        scale = table[name]
+        if scale is None:
+            out[name] = value
+        elif name.endswith("_ms"):
+            out[name[:-3] + "_ns"] = round(r.number(value, f"{key}.{name}") * scale)
+        else:
+            out[name] = r.number(value, f"{key}.{name}", minimum=1, integer=True)
+    return out
+
+
+def _sync(r: _Reader, value: Any, names: tuple[str, ...]) -> SyncConfig:
+    d = r.mapping(value, "sync")
+    policy = r.string(d.get("policy", "collector"), "sync.policy")
+    if policy not in SYNC_POLICIES:
+        raise r.error(
+            "sync.policy", f"unknown policy {policy!r}; known: {', '.join(SYNC_POLICIES)}"
+        )
+    table = _APPROX_PARAMS if policy == "approximate_time" else _COLLECTOR_PARAMS
+    common = ("policy", "reference", "latest", "expected_periods_ms")
+    r.only(d, (*common, *table), "sync")
+    reference = None
+    if d.get("reference") is not None:
+        reference = r.string(d["reference"], "sync.reference")
+        if reference not in names:
+            raise r.error("sync.reference", f"{reference!r} is not a sensor of this pipeline")
+    params = _convert(r, {k: v for k, v in d.items() if k in table}, table, "sync")
+    latest_raw = r.mapping(d.get("latest"), "sync.latest")
+    latest: dict[str, Mapping[str, Any]] = {}
+    for name, spec in latest_raw.items():
+        key = f"sync.latest.{name}"
+        if name not in names:
+            raise r.error(key, f"{name!r} is not a sensor of this pipeline")
+        if name == reference:
+            raise r.error(key, "the reference sensor cannot be a latest stream")
+        spec_d = r.mapping(spec, key)
+        r.only(spec_d, tuple(_LATEST_PARAMS), key)
+        latest[name] = MappingProxyType(_convert(r, spec_d, _LATEST_PARAMS, key))
+    periods_raw = r.mapping(d.get("expected_periods_ms"), "sync.expected_periods_ms")
+    periods: dict[str, int] = {}
+    for name, ms in periods_raw.items():
+        key = f"sync.expected_periods_ms.{name}"
+        if name not in names:
+            raise r.error(key, f"{name!r} is not a sensor of this pipeline")
+        periods[name] = round(r.number(ms, key) * 1_000_000)
+    return SyncConfig(
+        policy, reference, MappingProxyType(params), MappingProxyType(latest), periods
+    )
+
+
+def _component(r: _Reader, value: Any, key: str, *, default: str | None) -> ComponentConfig:
+    if value is None and default is not None:
+        return ComponentConfig(default)
+    if isinstance(value, str):
+        return ComponentConfig(r.string(value, key))
+    d = r.mapping(value, key)
+    r.only(d, ("name", "options"), key)
+    if "name" not in d:
+        raise r.error(f"{key}.name", f"{key} needs a name")
+    name = r.string(d["name"], f"{key}.name")
+    return ComponentConfig(name, MappingProxyType(r.mapping(d.get("options"), f"{key}.options")))
+
+
+def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
+    d = r.mapping(value, "runtime")
+    r.only(d, ("workers", "queue_size", "deadline_ms"), "runtime")
+    defaults = RuntimeConfig()
+    return RuntimeConfig(
+        workers=r.number(
+            d.get("workers", defaults.workers), "runtime.workers", minimum=1, integer=True
+        ),
+        queue_size=r.number(
+            d.get("queue_size", defaults.queue_size), "runtime.queue_size", minimum=1, integer=True
+        ),
+        deadline_ms=float(
+            r.number(d.get("deadline_ms", defaults.deadline_ms), "runtime.deadline_ms", minimum=1)
+        ),
+    )

@@ -1,0 +1,137 @@
+"""The run report: a JSON document with fixed keys, and the table printed at the end of a run.
+
+Shape (keys fixed so tools can read it; times in milliseconds)::
+
+    {"frames": 200, "dropped": 0, "backend": "onnxruntime", "realtime_factor": 7.5,
+     "stages": {"decode.camera": {"p50_ms": .., "p90_ms": .., "p99_ms": .., "max_ms": ..}, ...},
+     "end_to_end": {"p50_ms": .., "p90_ms": .., "p99_ms": .., "max_ms": ..},
+     "map": {"overall": .., "car": .., "pedestrian": .., "cyclist": ..},
+     "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
+     "missing": {sensor: frames}, "interrupted": false, "map_note": ".."}
+
+``map`` values are ``null`` when the drive has no ground truth or no evaluator is installed
+(``map_note`` says which). ``realtime_factor`` is seconds of drive replayed per second of wall
+time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fusionrt.runtime.messages import CLASS_NAMES
+from fusionrt.runtime.pipeline import ROUTINE_SYNC_DROPS, RunResult
+
+PERCENTILE_KEYS = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+MAP_KEYS = ("overall", *CLASS_NAMES)
+
+#: ``evaluator(detections, ground_truth) -> {"overall": .., "car": .., ...}``
+Evaluator = Callable[[Sequence[Any], Sequence[Any]], Mapping[str, float]]
+
+
+def _row(summary: Mapping[str, float]) -> dict[str, float]:
+    return {key: float(summary[key]) for key in PERCENTILE_KEYS}
+
+
+def build_report(
+    result: RunResult, map_values: Mapping[str, float] | None = None, map_note: str = ""
+) -> dict[str, Any]:
+    """The report document of a finished run."""
+    summary = result.recorder.summary()
+    end_to_end = summary.pop("end_to_end", None)
+    empty = dict.fromkeys(PERCENTILE_KEYS, 0.0)
+    faults: dict[str, dict[str, int]] = {}
+    for (sensor, reason), count in sorted(result.faults.items()):
+        faults.setdefault(sensor, {})[reason] = int(count)
+    return {
+        "frames": result.frames,
+        "dropped": int(sum(result.dropped.values())),
+        "backend": result.backend,
+        "realtime_factor": round(result.drive_s / result.wall_s, 3) if result.wall_s > 0 else 0.0,
+        "stages": {stage: _row(row) for stage, row in summary.items()},
+        "end_to_end": _row(end_to_end) if end_to_end is not None else empty,
+        "map": {key: (None if map_values is None else map_values.get(key)) for key in MAP_KEYS},
+        "map_note": map_note,
+        "startup_s": None if result.startup_s is None else round(result.startup_s, 3),
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "drive_s": round(result.drive_s, 3),
+        "wall_s": round(result.wall_s, 3),
+        "dropped_by_reason": dict(sorted(result.dropped.items())),
+        "faults": faults,
+        "missing": dict(sorted(result.missing.items())),
+        "interrupted": result.interrupted,
+    }
+
+
+def write_report(report: Mapping[str, Any], path: Path) -> None:
+    """Write the report as indented JSON (parent folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def format_report(report: Mapping[str, Any], detections_summary: str = "") -> str:
+    """The text printed at the end of a run: summary lines and the latency table."""
+    lines = []
+    if detections_summary:
+        lines.append(detections_summary)
+    lines.append(
+        f"frames {report['frames']}, dropped {report['dropped']}, backend {report['backend']}, "
+        f"real-time factor {report['realtime_factor']:.2f}x, start-up "
+        f"{report['startup_s'] if report['startup_s'] is not None else '?'} s, peak RSS "
+        f"{report['peak_rss_mb']:.0f} MiB"
+    )
+    values = report["map"]
+    if values.get("overall") is None:
+        lines.append(f"mAP: n/a ({report.get('map_note') or 'no evaluation'})")
+    else:
+        per_class = ", ".join(
+            f"{k} {values[k]:.3f}" for k in MAP_KEYS[1:] if values.get(k) is not None
+        )
+        lines.append(f"mAP {values['overall']:.3f} ({per_class})")
+    for title, routine in (("faults", False), ("synchroniser drops", True)):
+        parts = []
+        for sensor, reasons in report["faults"].items():
+            kept = [f"{r} {n}" for r, n in reasons.items() if (r in ROUTINE_SYNC_DROPS) == routine]
+            if kept:
+                parts.append(f"{sensor}: {', '.join(kept)}")
+        if parts:
+            lines.append(f"{title}: {'; '.join(parts)}")
+    if report["missing"]:
+        lines.append(
+            "frames missing a sensor: "
+            + ", ".join(f"{s} {n}" for s, n in report["missing"].items())
+        )
+    rows = [(stage, row) for stage, row in report["stages"].items()]
+    rows.append(("end_to_end", report["end_to_end"]))
+    header = ["stage", "p50 ms", "p90 ms", "p99 ms", "max ms"]
+    table = [header] + [
+        [stage] + [f"{row[key]:.2f}" for key in PERCENTILE_KEYS] for stage, row in rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for index, row in enumerate(table):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summarise_detections(result: RunResult) -> str:
+    """One line: detections per class over the run."""
+    names = result.class_names or CLASS_NAMES
+    counts = dict.fromkeys(names, 0)
+    total = 0
+    for detections in result.detections:
+        total += len(detections)
+        for label in detections.labels.tolist():
+            if 0 <= label < len(names):
+                counts[names[label]] += 1
+    per_class = ", ".join(f"{name} {count}" for name, count in counts.items())
+    per_frame = total / result.frames if result.frames else 0.0
+    return f"detections: {total} over {result.frames} frames ({per_frame:.1f}/frame; {per_class})"
