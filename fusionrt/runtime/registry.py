@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "fusionrt.plugins.sensors.lidar",
     "fusionrt.plugins.sensors.radar",
     "fusionrt.plugins.sensors.text",
+    "fusionrt.plugins.sources",
     "fusionrt.runtime.engines.plugin",
 )
 
