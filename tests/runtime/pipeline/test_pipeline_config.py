@@ -1,0 +1,86 @@
+"""Pipeline YAML validation: every error names the file and the key path."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import pipeline_dict, write_pipeline
+
+from fusionrt.runtime.config import load_pipeline
+from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.pipeline import Pipeline
+
+
+def _set(data: dict, dotted: str, value: object) -> dict:
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "key"),
+    [
+        ("sensors.camera_front.topic", 5, "sensors.camera_front.topic"),
+        ("sensors.camera_front.plugin", None, "sensors.camera_front.plugin"),
+        ("sensors.lidar_top.colour", "red", "sensors.lidar_top.colour"),
+        ("sync.policy", "fastest", "sync.policy"),
+        ("sync.reference", "lidar_rear", "sync.reference"),
+        ("sync.tolerance_ms", -3, "sync.tolerance_ms"),
+        ("sync.latest", {"ghost": {}}, "sync.latest.ghost"),
+        ("runtime.workers", 0, "runtime.workers"),
+        ("runtime.deadline_ms", "soon", "runtime.deadline_ms"),
+        ("model", {"options": {}}, "model.name"),
+        ("sinks", {"name": "jsonl"}, "sinks"),
+        ("rig", "missing/rig.yaml", "rig"),
+        ("extra", 1, "extra"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path, dotted, value, key):
+    path = write_pipeline(tmp_path / "bad.yaml", _set(pipeline_dict(), dotted, value))
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path)
+    assert info.value.context["file"] == str(path)
+    assert info.value.context["key"] == key
+
+
+def test_a_topic_read_twice_is_rejected(tmp_path):
+    data = pipeline_dict()
+    data["sensors"]["radar_front"]["topic"] = data["sensors"]["lidar_top"]["topic"]
+    with pytest.raises(ConfigError, match="already read by") as info:
+        load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+    assert info.value.context["key"] == "sensors.radar_front.topic"
+
+
+def test_yaml_syntax_errors_name_the_line(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("sensors:\n  a: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path)
+    assert info.value.context["file"] == str(path) and info.value.context["line"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "key"),
+    [
+        ("sensors.lidar_top.plugin", "sonar", "sensors.lidar_top.plugin"),
+        ("sensors.camera_front.options", {"jpeg_reduction": 3}, "sensors.camera_front.options"),
+        ("model.name", "nonexistent", "model.name"),
+        ("sinks", [{"name": "printer"}], "sinks[0].name"),
+    ],
+)
+def test_unknown_components_name_the_key(tmp_path, drive, registry, dotted, value, key):
+    config = load_pipeline(
+        write_pipeline(tmp_path / "p.yaml", _set(pipeline_dict(), dotted, value))
+    )
+    with pytest.raises(ConfigError) as info:
+        Pipeline(config, drive, registry)
+    assert info.value.context["key"] == key and info.value.context["file"] == str(config.path)
+
+
+def test_the_valid_file_loads_with_units_converted(tmp_path):
+    config = load_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_dict()))
+    assert config.sensor_names() == ("lidar_top", "camera_front", "radar_front")
+    assert config.sync.parameters["tolerance_ns"] == 60_000_000
+    assert config.model.name == "toy" and config.runtime.queue_size == 3

@@ -1,0 +1,141 @@
+"""End to end on a simulated ROS 2 drive: determinism, workers, faults, masks, hooks, drops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import make_drive, pipeline_dict, write_pipeline
+
+from fusionrt.runtime.config import load_pipeline
+from fusionrt.runtime.hookspecs import hookimpl
+from fusionrt.runtime.pipeline import Pipeline, RunOptions
+from fusionrt.runtime.registry import PluginInfo
+from fusionrt.runtime.report import MAP_KEYS, PERCENTILE_KEYS, build_report
+from fusionrt.sim.conditions import Failure
+
+
+class Observer:
+    """A plugin that records the lifecycle and observer hook calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.faults: list[tuple[str, str]] = []
+        self.masks: list[dict[str, bool]] = []
+
+    @hookimpl
+    def fusionrt_configure(self, config):
+        self.calls.append("configure")
+
+    @hookimpl
+    def fusionrt_unconfigure(self, config):
+        self.calls.append("unconfigure")
+
+    @hookimpl
+    def fusionrt_frame_done(self, frame, detections, timings_ms):
+        self.calls.append("frame")
+        self.masks.append({name: m is not None for name, m in frame.messages.items()})
+
+    @hookimpl
+    def fusionrt_sensor_fault(self, sensor, stamp_ns, reason, detail):
+        self.faults.append((sensor, reason))
+
+
+def _run(tmp_path: Path, drive: Path, registry, data: dict, **options):
+    config = load_pipeline(write_pipeline(tmp_path / "pipeline.yaml", data))
+    observer = Observer()
+    registry.register(observer, PluginInfo("observer", "tests", ""))
+    out = tmp_path / "out"
+    result = Pipeline(config, drive, registry, RunOptions(out_dir=out, **options)).run()
+    return result, observer, out
+
+
+def _lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+
+
+def _outputs(lines: list[dict]) -> list:
+    return [(d["stamp_ns"], d["detections"], d["missing"]) for d in lines]
+
+
+def test_end_to_end_is_deterministic_and_independent_of_the_workers(tmp_path, drive, registry):
+    runs = []
+    for index, workers in enumerate((1, 4, 4)):
+        result, observer, out = _run(
+            tmp_path / str(index), drive, _fresh(), pipeline_dict(), workers=workers
+        )
+        runs.append(_outputs(_lines(out)))
+        assert result.frames == len(runs[-1]) >= 15  # a lidar sweep every 0.1 s
+    assert runs[0] == runs[1] == runs[2]
+    assert any(stamp_dets[1] for stamp_dets in runs[0])  # the model saw the lidar
+    report = build_report(result)
+    assert set(report) >= {
+        "frames",
+        "dropped",
+        "backend",
+        "realtime_factor",
+        "stages",
+        "end_to_end",
+        "map",
+    }
+    assert report["backend"] == "onnxruntime" and report["dropped"] == 0
+    for stage in (
+        "decode.camera",
+        "decode.lidar",
+        "preprocess.lidar",
+        "infer",
+        "postprocess",
+        "sink",
+    ):
+        assert list(report["stages"][stage]) == list(PERCENTILE_KEYS), stage
+    assert report["end_to_end"]["p50_ms"] > 0 and list(report["map"]) == list(MAP_KEYS)
+    assert report["peak_rss_mb"] > 0 and report["startup_s"] > 0
+    assert observer.calls[0] == "configure" and observer.calls[-1] == "unconfigure"
+    assert observer.calls.count("frame") == result.frames
+    assert len(result.ground_truth) >= result.frames  # the drive's ground truth was read
+
+
+def _fresh():
+    from fusionrt.runtime.registry import Registry
+    from fusionrt.runtime.run_cli import ensure_run_plugins
+
+    registry = Registry.create(entry_points=False)
+    ensure_run_plugins(registry)
+    return registry
+
+
+def test_a_sensor_failing_mid_drive_is_masked_counted_and_frames_keep_coming(tmp_path, drive):
+    failing = make_drive(tmp_path / "drive", Failure("radar_front", 0.6, 1.4, "silent"))
+    healthy, _, _ = _run(tmp_path / "a", drive, _fresh(), pipeline_dict())
+    result, observer, out = _run(tmp_path / "b", failing, _fresh(), pipeline_dict())
+    assert result.frames == healthy.frames  # no stall: every lidar sweep still makes a frame
+    without_radar = [m for m in observer.masks if not m["radar_front"]]
+    assert len(without_radar) >= 5 and all(m["lidar_top"] for m in without_radar)
+    assert result.missing["radar_front"] == len(without_radar)
+    lines = _lines(out)
+    assert sum("radar_front" in line["missing"] for line in lines) == len(without_radar)
+
+
+def test_garbage_bytes_in_one_topic_are_counted_and_the_run_completes(tmp_path, drive):
+    broken = make_drive(tmp_path / "drive", Failure("camera_front", 0.5, 1.2, "corrupt"))
+    result, observer, _ = _run(tmp_path / "run", broken, _fresh(), pipeline_dict())
+    decode_errors = result.faults[("camera_front", "decode_error")]
+    assert decode_errors >= 5
+    assert observer.faults.count(("camera_front", "decode_error")) == decode_errors
+    assert result.frames >= 15
+    assert "decode_error" in json.dumps(build_report(result)["faults"])
+
+
+def test_realtime_mode_drops_late_frames_and_counts_them(tmp_path, drive):
+    data = pipeline_dict(deadline_ms=1, queue_size=1)
+    result, _, _ = _run(tmp_path, drive, _fresh(), data, realtime=True, rate=50.0)
+    assert sum(result.dropped.values()) > 0
+    assert set(result.dropped) <= {"deadline", "queue_full"}
+    assert result.frames + sum(result.dropped.values()) >= 15  # formed = written + dropped
+
+
+def test_max_frames_stops_early(tmp_path, drive):
+    result, _, out = _run(tmp_path, drive, _fresh(), pipeline_dict(), max_frames=4)
+    assert result.frames == 4 and len(_lines(out)) == 4
+    assert np.all(np.diff([d["stamp_ns"] for d in _lines(out)]) > 0)
