@@ -52,7 +52,7 @@ from fusionrt.runtime.config import PipelineConfig
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.engines.selection import open_engine
 from fusionrt.runtime.errors import ConfigError, FusionError, PluginError
-from fusionrt.runtime.messages import Detections, Frame, RawRecord
+from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.sensor import PreprocessContext, Sensor
@@ -82,11 +82,13 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class GroundTruthBoxes:
-    """Ground truth at one stamp (common clock): N×7 boxes (ego frame) and class indices."""
+    """Ground truth at one stamp (common clock): N×7 boxes (ego frame), class indices and the
+    unoccluded fraction of each actor (1 where the recording does not say)."""
 
     stamp_ns: int
     boxes: np.ndarray
     labels: np.ndarray
+    visibility: np.ndarray
 
 
 @dataclass
@@ -253,15 +255,19 @@ def _ground_truth_boxes(record: RawRecord, class_names: Sequence[str]) -> Ground
 
     msg: Any = typestore().deserialize_cdr(bytes(record.data), record.msgtype)
     stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    boxes, labels = [], []
+    boxes, labels, visibility = [], [], []
     for actor in msg.actors:
+        visibility.append(float(getattr(actor, "visibility", 1.0)))
         name = actor.class_name or ""
         label = class_names.index(name) if name in class_names else int(actor.class_id)
         c, s = actor.center, actor.size
         boxes.append([c.x, c.y, c.z, s.x, s.y, s.z, actor.yaw])
         labels.append(label)
     return GroundTruthBoxes(
-        stamp, np.asarray(boxes, np.float32).reshape(-1, 7), np.asarray(labels, np.int64)
+        stamp,
+        np.asarray(boxes, np.float32).reshape(-1, 7),
+        np.asarray(labels, np.int64),
+        np.asarray(visibility, np.float32),
     )
 
 
@@ -295,7 +301,7 @@ class Pipeline:
             self.model: Model = model_cls(**dict(config.model.options))
         except (FusionError, TypeError) as exc:
             raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
-        self.class_names = tuple(getattr(self.model, "class_names", ()) or ())
+        self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
         topics = [t for s in config.sensors for t in s.topics]
         if config.ground_truth_topic:
             topics.append(config.ground_truth_topic)

@@ -26,17 +26,22 @@ from typing import Any
 import numpy as np
 
 from fusionrt.runtime.config import load_pipeline
-from fusionrt.runtime.pipeline import GroundTruthBoxes, Pipeline, RunOptions, RunResult
+from fusionrt.runtime.messages import CLASS_NAMES
+from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
 
-#: Built-in plugin modules the run needs, registered here if the registry lacks them.
+#: Built-in plugin modules the run needs, registered here if the registry lacks them (until
+#: they are in ``BUILTIN_PLUGINS``; then this does nothing).
 _RUN_PLUGINS = (
     ("source", "rosbag", "fusionrt.plugins.sources"),
     ("sink", "jsonl", "fusionrt.plugins.sinks"),
+    ("model", "reference", "fusionrt.plugins.models.reference.model"),
 )
-#: Where the reference model's evaluator lives (``mean_average_precision(dets, gts, names)``).
-EVALUATOR_MODULE = "fusionrt.plugins.models.reference.eval"
+#: The nuScenes-style mAP of the reference model's evaluation (centre distance 0.5-4 m).
+EVALUATOR_MODULE = "fusionrt.plugins.models.reference.eval.metrics"
+#: The reference model's drive conventions: ground-truth tolerance and target rule.
+DRIVES_MODULE = "fusionrt.plugins.models.reference.drives"
 
 
 def ensure_run_plugins(registry: Registry) -> None:
@@ -46,43 +51,51 @@ def ensure_run_plugins(registry: Registry) -> None:
             continue
         if module_name in {p.name for p in registry.plugins()}:
             continue
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # a model being developed may not import yet; others still run
+            continue
+        if registry.pm.is_registered(module):
+            continue
         registry.register(module, PluginInfo(module_name, "fusionrt", "", None, module_name))
 
 
 def evaluate(result: RunResult) -> tuple[dict[str, float] | None, str]:
-    """mAP of the run's detections against the drive's ground truth, and a note saying how."""
+    """mAP of the run's detections against the drive's ground truth, and a note saying how.
+
+    Uses the reference model's evaluation (nuScenes-style centre-distance mAP) and its target
+    rule (inside the BEV grid, visible enough); frames without ground truth within
+    ``GT_TOLERANCE_NS`` of their stamp are left out, as in ``fusionrt eval``.
+    """
     if not result.ground_truth:
         return None, "the drive has no ground truth"
     try:
-        module = importlib.import_module(EVALUATOR_MODULE)
-        evaluator = module.mean_average_precision
-    except (ImportError, AttributeError):
-        return None, f"no evaluator installed ({EVALUATOR_MODULE}.mean_average_precision)"
-    truth = _match_ground_truth(result)
-    values = evaluator(result.detections, truth, result.class_names)
-    return {k: float(v) for k, v in values.items()}, f"{len(truth)} frames with ground truth"
-
-
-def _match_ground_truth(
-    result: RunResult, tolerance_ns: int = 50_000_000
-) -> list[GroundTruthBoxes]:
-    """For each detected frame, the ground truth nearest its stamp (empty when none is near)."""
+        metrics = importlib.import_module(EVALUATOR_MODULE)
+        drives = importlib.import_module(DRIVES_MODULE)
+    except ImportError:
+        return None, f"no evaluator installed ({EVALUATOR_MODULE})"
     stamps = np.array([g.stamp_ns for g in result.ground_truth], np.int64)
-    matched = []
+    frames = []
     for detections in result.detections:
-        index = int(np.searchsorted(stamps, detections.stamp_ns))
-        near = [i for i in (index - 1, index) if 0 <= i < len(stamps)]
-        best = min(near, key=lambda i: abs(int(stamps[i]) - detections.stamp_ns), default=None)
-        if best is not None and abs(int(stamps[best]) - detections.stamp_ns) <= tolerance_ns:
-            matched.append(result.ground_truth[best])
-        else:
-            matched.append(
-                GroundTruthBoxes(
-                    detections.stamp_ns, np.zeros((0, 7), np.float32), np.zeros(0, np.int64)
-                )
+        index = int(np.argmin(np.abs(stamps - detections.stamp_ns)))
+        if abs(int(stamps[index]) - detections.stamp_ns) > drives.GT_TOLERANCE_NS:
+            continue
+        truth = result.ground_truth[index]
+        keep = drives.detectable(truth.boxes, truth.visibility)
+        frames.append(
+            metrics.FrameResult(
+                pred_xy=detections.boxes[:, :2],
+                pred_labels=detections.labels,
+                pred_scores=detections.scores,
+                gt_xy=truth.boxes[keep, :2],
+                gt_labels=truth.labels[keep],
             )
-    return matched
+        )
+    if not frames:
+        return None, "no frame has ground truth at its stamp"
+    report = metrics.mean_average_precision(frames, result.class_names or CLASS_NAMES)
+    note = f"nuScenes-style centre-distance mAP over {len(frames)} frames with ground truth"
+    return dict(report.map), note
 
 
 def run_pipeline(

@@ -70,7 +70,7 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
         ("sinks", [{"name": "printer"}], "sinks[0].name"),
     ],
 )
-def test_unknown_components_name_the_key(tmp_path, drive, registry, dotted, value, key):
+def test_unknown_components_name_the_key(tmp_path, drive, registry, dotted, value, key):  # noqa: PLR0917
     config = load_pipeline(
         write_pipeline(tmp_path / "p.yaml", _set(pipeline_dict(), dotted, value))
     )
