@@ -21,10 +21,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from fusionrt.runtime.registry import Registry  # noqa: E402
-from fusionrt.runtime.run_cli import bench  # noqa: E402
+from fusionrt.runtime.registry import Registry
+from fusionrt.runtime.run_cli import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
