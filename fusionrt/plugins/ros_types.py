@@ -24,8 +24,37 @@ uint8 dlc
 uint8[8] data
 """
 
+#: ``fusionrt_msgs/msg/Actor``: one ground-truth object of a synthetic drive (``fusionrt.sim``).
+#: Box centre, yaw and velocity are in the frame of the enclosing array's header (``ego``:
+#: x forward, y left, z up); ``size`` is length (x), width (y), height (z) in metres;
+#: ``velocity`` is over ground (m/s); ``visibility`` is the fraction of the box's sample points
+#: seen unoccluded from the top lidar (0..1); ``num_lidar_points`` counts the sweep's returns
+#: from the box.
+ACTOR_MSG = """\
+uint8 CLASS_CAR=0
+uint8 CLASS_PEDESTRIAN=1
+uint8 CLASS_CYCLIST=2
+uint32 track_id
+uint8 class_id
+string class_name
+geometry_msgs/Point center
+geometry_msgs/Vector3 size
+float64 yaw
+geometry_msgs/Vector3 velocity
+float32 visibility
+uint32 num_lidar_points
+"""
+
+#: ``fusionrt_msgs/msg/ActorArray``: every actor at one stamp (common clock).
+ACTOR_ARRAY_MSG = """\
+std_msgs/Header header
+fusionrt_msgs/Actor[] actors
+"""
+
 EXTRA_MESSAGE_DEFINITIONS: dict[str, str] = {
     "can_msgs/msg/Frame": CAN_FRAME_MSG,
+    "fusionrt_msgs/msg/Actor": ACTOR_MSG,
+    "fusionrt_msgs/msg/ActorArray": ACTOR_ARRAY_MSG,
 }
 
 

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.runtime.sample_replay",
     "fusionrt.calibration.cli",
     "fusionrt.runtime.engines.cli",
+    "fusionrt.sim.cli",
+    "fusionrt.runtime.run_cli",
 )
 
 
