@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "fusionrt.plugins.sensors.radar",
     "fusionrt.plugins.sensors.text",
     "fusionrt.plugins.sources",
+    "fusionrt.plugins.sinks",
     "fusionrt.runtime.engines.plugin",
 )
 
