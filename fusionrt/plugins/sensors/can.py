@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import ConfigError, DecodeError
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
@@ -303,17 +304,11 @@ class _SlotSource:
     terms: tuple[tuple[str, float, float], ...]  # (signal, scale, offset)
 
 
-def _typestore() -> Any:
-    from fusionrt.plugins.ros_types import typestore  # noqa: PLC0415  (rosbags import ~0.2 s)
-
-    return typestore()
-
-
 def decode_can_frame_msg(data: bytes | bytearray | memoryview, **where: Any) -> CanFrame:
     """CDR bytes of a ``can_msgs/msg/Frame`` → :class:`CanFrame` (``t_ns`` = header stamp)."""
     buffer = memoryview(data).cast("B")
     try:
-        msg = _typestore().deserialize_cdr(buffer, CAN_FRAME_MSGTYPE)
+        msg: Any = typestore().deserialize_cdr(buffer, CAN_FRAME_MSGTYPE)
     except Exception as exc:  # rosbags SerdeError and struct/Index/ValueError variants
         found = _ROSBAGS_OFFSET.search(str(exc))
         raise DecodeError(
@@ -343,7 +338,7 @@ def encode_can_frame_msg(frame: CanFrame) -> bytes:
     """CDR bytes of a ``can_msgs/msg/Frame`` holding ``frame`` (classic CAN, ≤ 8 bytes)."""
     if frame.is_fd or len(frame.data) > _CLASSIC_MAX:
         raise ValueError("can_msgs/msg/Frame holds classic CAN frames of at most 8 bytes")
-    store = _typestore()
+    store = typestore()
     sec, nanosec = divmod(int(frame.t_ns), 1_000_000_000)
     header = store.types["std_msgs/msg/Header"](
         stamp=store.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),

@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import DecodeError
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
@@ -86,12 +87,6 @@ class DecodedImage:
     is_view: bool = False
 
 
-def _typestore() -> Any:
-    from fusionrt.plugins.ros_types import typestore  # noqa: PLC0415  (rosbags import ~0.2 s)
-
-    return typestore()
-
-
 def is_image_file_msgtype(msgtype: str) -> bool:
     """Whether records of ``msgtype`` hold a whole image file."""
     return msgtype in IMAGE_FILE_MSGTYPES or msgtype.startswith("image/")
@@ -121,7 +116,7 @@ def decode_image_record(
 
 def _deserialize(buffer: memoryview, msgtype: str, **where: Any) -> Any:
     try:
-        return _typestore().deserialize_cdr(buffer, msgtype)
+        return typestore().deserialize_cdr(buffer, msgtype)
     except Exception as exc:  # rosbags raises SerdeError and struct/Index/ValueError variants
         found = _ROSBAGS_OFFSET.search(str(exc))
         offset = int(found.group(1)) + _CDR_HEADER_BYTES if found else 0
@@ -318,7 +313,7 @@ def encode_image_msg(
         raise ValueError(f"step {step} < width × channels = {row}")
     body = np.zeros((height, step), np.uint8)
     body[:, :row] = grid.reshape(height, row)
-    store = _typestore()
+    store = typestore()
     sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
     msg = store.types[IMAGE_MSGTYPE](
         header=_header(store, sec, nanosec, frame_id),
@@ -336,7 +331,7 @@ def encode_compressed_image_msg(
     file_bytes: bytes, fmt: str, *, stamp_ns: int = 0, frame_id: str = ""
 ) -> bytes:
     """CDR bytes of a ``sensor_msgs/msg/CompressedImage`` holding a JPEG or PNG file."""
-    store = _typestore()
+    store = typestore()
     sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
     msg = store.types[COMPRESSED_IMAGE_MSGTYPE](
         header=_header(store, sec, nanosec, frame_id),

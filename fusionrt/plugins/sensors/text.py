@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrt.plugins.ros_types import typestore
 from fusionrt.plugins.sensors.can import (
     CAN_FRAME_MSGTYPE,
     CANDUMP_LINE_MSGTYPE,
@@ -72,12 +73,6 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "max_lines": 8,
     "stamp_from": "message",
 }
-
-
-def _typestore() -> Any:
-    from fusionrt.plugins.ros_types import typestore  # noqa: PLC0415  (rosbags import ~0.2 s)
-
-    return typestore()
 
 
 class TextLogSensor(Sensor):
@@ -125,7 +120,7 @@ class TextLogSensor(Sensor):
         if kind in ("std_msgs/String", "rcl_interfaces/Log"):
             msgtype = STRING_MSGTYPE if kind == "std_msgs/String" else LOG_MSGTYPE
             try:
-                msg = _typestore().deserialize_cdr(memoryview(raw.data).cast("B"), msgtype)
+                msg: Any = typestore().deserialize_cdr(memoryview(raw.data).cast("B"), msgtype)
             except Exception as exc:  # rosbags SerdeError (invalid UTF-8 included), struct errors
                 raise DecodeError(
                     f"not a valid CDR {msgtype} message ({len(raw.data)} bytes): {exc}",
@@ -248,7 +243,7 @@ SAMPLE_STAMP_NS = 1_700_000_000_000_000_000
 
 def text_sample_records(topic: str = "/v2x/notes") -> list[RawRecord]:
     """Deterministic records of every format the text sensor reads."""
-    store = _typestore()
+    store = typestore()
     string = store.types[STRING_MSGTYPE](data="Fog advisory, visibility 50 m")
     time = store.types["builtin_interfaces/msg/Time"](sec=SAMPLE_STAMP_NS // 10**9 + 2, nanosec=0)
     log = store.types[LOG_MSGTYPE](
