@@ -2,7 +2,7 @@
 
     python benchmarks/pipeline_bench.py [PIPELINE.yaml] [--source DRIVE] [--workers 2]
 
-Measures (see ``fusionrt.runtime.run_cli.bench``): (a) the pipeline's per-frame stage cost
+Measures (see ``fusionrt.runtime.bench.bench``): (a) the pipeline's per-frame stage cost
 against the sum of the bare stage calls made serially, (b) pipelined against serial wall time,
 (c) the real-time factor of the whole replay, (d) p99 / p50 of end-to-end latency in real-time
 mode. Writes ``benchmarks/results/pipeline_bench.json`` and a latency histogram per stage,
@@ -23,8 +23,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from fusionrt.runtime.bench import bench
 from fusionrt.runtime.registry import Registry
-from fusionrt.runtime.run_cli import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -37,6 +37,10 @@ class LatencyRecorder:
         finally:
             self.add(stage, time.perf_counter_ns() - start)
 
+    def samples_ns(self) -> dict[str, list[int]]:
+        """Every recorded duration per stage, in nanoseconds (copies)."""
+        return {stage: list(samples) for stage, samples in self._samples_ns.items()}
+
     def stages(self) -> list[str]:
         """Stage names in the order they were first recorded."""
         return list(self._samples_ns)
