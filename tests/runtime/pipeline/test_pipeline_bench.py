@@ -1,0 +1,26 @@
+"""``fusionrt bench``: the four hot-path figures come out of one run, consistently."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import pipeline_dict, write_pipeline
+
+from fusionrt.runtime.bench import bench
+
+
+def test_bench_reports_the_four_figures(tmp_path, drive, registry):
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict(sinks=[]))
+    results = bench(pipeline, drive, registry, workers=2, max_frames=8, rate=4.0)
+    assert results["frames"] == 8 and results["backend"] == "onnxruntime"
+    overhead = results["a_overhead"]
+    ratio = overhead["pipeline_stage_sum_per_frame_ms"] / overhead["bare_stage_sum_per_frame_ms"]
+    assert overhead["ratio"] == pytest.approx(ratio, rel=0.02)  # both sides rounded to 1 µs
+    serial = results["b_pipelined_vs_serial"]
+    assert serial["speedup"] > 0 and serial["pipelined_wall_s"] > 0
+    realtime = results["c_realtime_factor"]
+    assert realtime["factor"] == pytest.approx(realtime["drive_s"] / realtime["wall_s"], rel=0.01)
+    jitter = results["d_jitter"]
+    assert math.isfinite(jitter["p99_over_p50"]) and jitter["p99_over_p50"] >= 1.0
+    assert len(results["samples_ms"]["infer"]) == 8
