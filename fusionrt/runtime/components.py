@@ -29,6 +29,14 @@ class Source(ABC):
     def records(self) -> Iterator[RawRecord]:
         """The records, oldest first; a streaming iterator (constant memory)."""
 
+    def rig(self) -> Any:
+        """The recording's calibration (a ``fusionrt.calibration.Rig``), ``None`` without one."""
+        return None
+
+    def ego_poses(self) -> Any:
+        """Recorded ego → world poses (``stamps_ns``, ``poses`` K×4×4), ``None`` without them."""
+        return None
+
     def close(self) -> None:
         """Release files and handles; called once when the run ends."""
 

@@ -310,7 +310,7 @@ class Pipeline:
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
         self.synchronizer = _synchronizer(config, self.rig, self._stale)
-        ego_poses = getattr(self.source, "ego_poses", lambda: None)()
+        ego_poses = self.source.ego_poses()
         self.context = PreprocessContext(
             geometry=self.model.geometry,
             rig=self.rig,
@@ -325,9 +325,11 @@ class Pipeline:
             bindings, self.synchronizer, self.model.make_feed, self.context, on_fault=self._fault
         )
         self._group_locks = {id(g): threading.Lock() for g in self.assembler.groups}
-        on_bad = getattr(getattr(self.source, "bad", None), "callback", "absent")
-        if on_bad is None:
-            self.source.bad.callback = self._bad_record  # type: ignore[attr-defined]
+        bad_log = getattr(self.source, "bad", None)  # recorded sources report what they skip
+        if bad_log is not None:
+            for bad in list(bad_log.records):  # reported while the source was being opened
+                self._bad_record(bad)
+            bad_log.callback = self._bad_record
         network = getattr(self.model, "network_source", None)
         if network is None:
             raise ConfigError(
@@ -367,8 +369,7 @@ class Pipeline:
             from fusionrt.calibration.rig import Rig  # noqa: PLC0415
 
             return Rig.load(self.config.rig)
-        rig_of = getattr(self.source, "rig", None)
-        return rig_of() if rig_of is not None else None
+        return self.source.rig()
 
     def _sinks(self) -> list[Sink]:
         sinks: list[Sink] = []

@@ -139,3 +139,26 @@ def test_max_frames_stops_early(tmp_path, drive):
     result, _, out = _run(tmp_path, drive, _fresh(), pipeline_dict(), max_frames=4)
     assert result.frames == 4 and len(_lines(out)) == 4
     assert np.all(np.diff([d["stamp_ns"] for d in _lines(out)]) > 0)
+
+
+def test_a_truncated_bag_is_reported_and_what_remains_replays(tmp_path, drive, registry):
+    """A recorder killed mid-write: the cut is reported once through the fault hook (even
+    though the source finds it while opening) and every complete chunk still replays."""
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for item in drive.iterdir():
+        target = cut / item.name
+        if item.is_dir():
+            target.mkdir()
+            for inner in item.iterdir():
+                (target / inner.name).write_bytes(inner.read_bytes())
+        else:
+            target.write_bytes(item.read_bytes())
+    mcap = cut / "bag" / "bag.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: int(len(data) * 0.6)])
+    result, observer, _ = _run(tmp_path, cut, registry, pipeline_dict())
+    assert 0 < result.frames < 20
+    truncated = [f for f in observer.faults if f[1] == "truncated"]
+    assert len(truncated) == 1
+    assert sum(n for (_, reason), n in result.faults.items() if reason == "truncated") == 1
