@@ -1,0 +1,1 @@
+"""Evaluation of the reference model on recorded drives with ground truth (``fusionrt eval``)."""

@@ -1,0 +1,147 @@
+"""The ``reference`` model plugin: geometry, specs, modality mask, shipped network, postprocess.
+
+The run path (ONNX Runtime, TensorRT) needs only numpy and the shipped ``reference.onnx``;
+``torch_module()`` (PyTorch backend, ``fusionrt export --model reference``) imports torch and
+loads the shipped weights ``reference.npz`` into :mod:`.network`. ``model_card.json`` beside
+them records the training config, code version, evaluation numbers and inference cost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fusionrt.plugins.models.reference import layout
+from fusionrt.plugins.models.reference.postprocess import decode
+from fusionrt.runtime.components import Model
+from fusionrt.runtime.engines.base import NetworkSource
+from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.geometry import ModelGeometry
+from fusionrt.runtime.hookspecs import hookimpl
+from fusionrt.runtime.messages import Detections, TensorSpec
+
+ARTEFACTS = Path(__file__).resolve().parent
+ONNX_PATH = ARTEFACTS / "reference.onnx"
+WEIGHTS_PATH = ARTEFACTS / "reference.npz"
+MODEL_CARD_PATH = ARTEFACTS / "model_card.json"
+SAMPLE_FRAME_PATH = ARTEFACTS / "sample_frame.npz"
+#: Modalities a user may switch off at inference (CAN ego motion always stays on).
+MASKABLE = ("camera", "lidar", "radar", "text")
+
+
+def parse_modalities(text: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"camera,lidar"`` → the kept modalities (always with ``can``); ``None``: all."""
+    if text is None:
+        return layout.MODALITIES
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
+    unknown = sorted(set(names) - set(MASKABLE) - {"can"})
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown modalities {unknown}; choose from {', '.join(MASKABLE)}", key="modalities"
+        )
+    return tuple(m for m in layout.MODALITIES if m in names or m == "can")
+
+
+class ReferenceModel(Model):
+    """BEV fusion of camera, lidar, radar, text/log and CAN with a CenterPoint head.
+
+    ``modalities`` (default all) are the modalities the model may use: the others are fed as
+    missing (zeros and a 0 in ``modality_mask``) whatever the sensors delivered — the masked
+    ablation of ``fusionrt eval --modalities``.
+    """
+
+    name: ClassVar[str] = "reference"
+
+    def __init__(
+        self,
+        modalities: Iterable[str] | str | None = None,
+        *,
+        top_k: int = 100,
+        score_threshold: float = 0.05,
+    ) -> None:
+        self.modalities = parse_modalities(modalities)
+        self.top_k = top_k
+        self.score_threshold = score_threshold
+        self._inputs = layout.input_specs()
+        self._zeros = {spec.name: spec.zeros() for spec in self._inputs}
+
+    @property
+    def geometry(self) -> ModelGeometry:
+        """128 × 128 BEV cells of 0.5 m, one 128 × 224 camera, lift heights 0.3/0.9/1.5 m."""
+        return layout.GEOMETRY
+
+    def input_specs(self) -> list[TensorSpec]:
+        """Camera, lift table, lidar and radar rasters, text, CAN and the modality mask."""
+        return list(self._inputs)
+
+    def output_specs(self) -> list[TensorSpec]:
+        """``heatmap`` (3×64×64 sigmoid scores) and ``regression`` (10×64×64)."""
+        return layout.output_specs()
+
+    def make_feed(
+        self, tensors: Mapping[str, np.ndarray], present: Mapping[str, bool]
+    ) -> dict[str, np.ndarray]:
+        """The declared inputs, zeros for absent or masked modalities, and ``modality_mask``."""
+        mask = np.array(
+            [bool(present.get(m, False)) and m in self.modalities for m in layout.MODALITIES],
+            np.float32,
+        )
+        feed: dict[str, np.ndarray] = {}
+        for spec in self._inputs[:-1]:
+            on = spec.sensor is None or mask[layout.MODALITIES.index(spec.sensor)] > 0
+            feed[spec.name] = (
+                tensors[spec.name] if on and spec.name in tensors else self._zeros[spec.name]
+            )
+        feed[layout.MODALITY_MASK] = mask
+        return feed
+
+    def postprocess(self, outputs: Mapping[str, np.ndarray], stamp_ns: int) -> Detections:
+        """Top-k heatmap peaks (3×3 max-pool NMS) decoded to boxes in the ego frame."""
+        return decode(
+            outputs[layout.HEATMAP],
+            outputs[layout.REGRESSION],
+            stamp_ns,
+            top_k=self.top_k,
+            score_threshold=self.score_threshold,
+        )
+
+    # -- the network --------------------------------------------------------------------
+
+    def network_source(self) -> NetworkSource:
+        """The shipped ONNX file, and the PyTorch module with the shipped weights."""
+        return NetworkSource(
+            tuple(self.input_specs()),
+            tuple(self.output_specs()),
+            ONNX_PATH,
+            torch_module=self.torch_module,
+        )
+
+    def torch_module(self) -> Any:
+        """The PyTorch network (unbatched inputs) with the shipped weights (imports torch)."""
+        from fusionrt.plugins.models.reference.weights import load_export_network  # noqa: PLC0415
+
+        return load_export_network(WEIGHTS_PATH)
+
+    def sample_feeds(self) -> list[dict[str, np.ndarray]]:
+        """Real frames of a held-out simulated drive (shipped), fused and with sensors masked."""
+        feeds = []
+        with np.load(SAMPLE_FRAME_PATH) as z:
+            tensors = {name: z[name] for name in z.files}
+        for kept in (layout.MODALITIES, ("lidar", "can"), ("camera", "radar", "text", "can")):
+            present = {m: m in kept for m in layout.MODALITIES}
+            feeds.append(self.make_feed(tensors, present))
+        return feeds
+
+    def model_card(self) -> dict[str, Any]:
+        """The shipped model card (training config, code version, eval numbers, cost)."""
+        return dict(json.loads(MODEL_CARD_PATH.read_text()))
+
+
+@hookimpl
+def fusionrt_models() -> list[type]:
+    """The built-in reference model."""
+    return [ReferenceModel]

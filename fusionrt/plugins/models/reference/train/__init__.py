@@ -1,0 +1,1 @@
+"""Training of the reference model (needs the ``train`` extra: torch)."""

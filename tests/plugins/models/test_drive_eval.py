@@ -1,0 +1,91 @@
+"""A real simulated drive through frame assembly, ground truth pairing and ``fusionrt eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from fusionrt import ConfigError
+from fusionrt.plugins.models.reference.drives import (
+    detectable,
+    iter_drive_frames,
+    read_ground_truth,
+)
+from fusionrt.plugins.models.reference.eval.cli import add_commands
+from fusionrt.plugins.models.reference.eval.runner import SENSOR_FAILURE, drive_condition
+from fusionrt.plugins.models.reference.model import ReferenceModel
+
+
+def test_every_ground_truth_sweep_gets_a_frame_and_the_failed_radar_is_masked(short_drive):
+    truths = read_ground_truth(short_drive / "bag")
+    model = ReferenceModel()
+    frames = list(iter_drive_frames(short_drive, model.make_feed))
+    assert len(frames) == len(truths) >= 20
+    assert [f.truth.stamp_ns for f in frames] == [t.stamp_ns for t in truths]
+    radar = [f.assembled.feed["modality_mask"][2] for f in frames]
+    stamps = np.array([f.assembled.frame.stamp_ns for f in frames]) - frames[0].truth.stamp_ns
+    assert 0.0 in radar and 1.0 in radar  # the failure window 1-2 s, radar present outside it
+    assert all(m == 1.0 for m, t in zip(radar, stamps, strict=True) if t < 0.8e9)
+    assert any(detectable(f.truth.boxes, f.truth.visibility).any() for f in frames)
+    assert drive_condition(short_drive) == SENSOR_FAILURE
+
+
+def test_fusionrt_eval_writes_the_fixed_interface(short_drive, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    out = tmp_path / "eval.json"
+    args = parser.parse_args(
+        [
+            "eval",
+            "--drive",
+            str(short_drive),
+            "--backend",
+            "onnxruntime",
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert args.func(args) == 0
+    result = json.loads(out.read_text())
+    assert set(result["map"]) == {"overall", "car", "pedestrian", "cyclist"}
+    assert result["frames"] >= 20 and SENSOR_FAILURE in result["conditions"]
+    assert set(result["ablation"]) == {
+        "all",
+        "camera",
+        "lidar",
+        "radar",
+        "lidar+camera",
+        "all-but-text",
+    }
+    args = parser.parse_args(
+        [
+            "eval",
+            "--drive",
+            str(short_drive),
+            "--modalities",
+            "lidar",
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert args.func(args) == 0
+    only = json.loads(out.read_text())
+    assert "ablation" not in only and only["modalities"] == ["lidar"]
+    assert (
+        only["map"]["overall"] == result["ablation"]["lidar"] or only["frames"] == result["frames"]
+    )
+
+
+def test_eval_rejects_a_directory_that_is_not_a_drive(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(
+        ["eval", "--drive", str(tmp_path), "--json", str(tmp_path / "o.json"), "--quiet"]
+    )
+    with pytest.raises(ConfigError, match="not a recorded drive"):
+        args.func(args)

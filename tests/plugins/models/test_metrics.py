@@ -1,0 +1,90 @@
+"""nuScenes-style mAP: exact cases and invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fusionrt.plugins.models.reference.eval.metrics import (
+    FrameResult,
+    average_precision,
+    match_class,
+    mean_average_precision,
+)
+
+
+def _frame(pred_xy, pred_labels, scores, gt_xy, gt_labels) -> FrameResult:
+    return FrameResult(
+        np.asarray(pred_xy, float).reshape(-1, 2),
+        np.asarray(pred_labels, int),
+        np.asarray(scores, float),
+        np.asarray(gt_xy, float).reshape(-1, 2),
+        np.asarray(gt_labels, int),
+    )
+
+
+def test_perfect_detections_score_one_and_none_score_zero():
+    gt = [[10, 0], [20, 5], [30, -4]]
+    perfect = _frame(gt, [0, 1, 2], [0.9, 0.8, 0.7], gt, [0, 1, 2])
+    assert mean_average_precision([perfect]).map == {
+        "car": 1.0, "pedestrian": 1.0, "cyclist": 1.0, "overall": 1.0,
+    }  # fmt: skip
+    empty = _frame([], [], [], gt, [0, 1, 2])
+    assert mean_average_precision([empty]).map["overall"] == 0.0
+
+
+def test_matching_is_greedy_by_score_within_the_threshold():
+    frame = _frame([[0, 0.3], [0, 0.1], [5, 5]], [0, 0, 0], [0.9, 0.5, 0.8], [[0, 0]], [0])
+    scores, tp, num_gt = match_class([frame], 0, 0.5)
+    assert scores.tolist() == [0.9, 0.8, 0.5] and tp.tolist() == [True, False, False]
+    assert num_gt == 1
+    _, tp_tight, _ = match_class([frame], 0, 0.2)
+    assert tp_tight.tolist() == [False, False, True]
+
+
+def test_a_class_without_ground_truth_is_left_out():
+    frame = _frame([[1, 1]], [0], [0.9], [[1, 1]], [0])
+    report = mean_average_precision([frame])
+    assert report.map["pedestrian"] is None and report.map["overall"] == 1.0
+    assert np.isnan(average_precision(np.zeros(0, bool), 0))
+
+
+def test_low_precision_scores_zero():
+    # one TP ranked below 19 false positives: precision 0.05 < the 0.1 floor
+    tp = np.array([False] * 19 + [True])
+    assert average_precision(tp, 1) == 0.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    gt=st.lists(
+        st.tuples(st.integers(-15, 15), st.integers(-15, 15)), min_size=1, max_size=8, unique=True
+    ),
+    noise=st.floats(0.0, 0.2),
+    false_positives=st.integers(0, 5),
+    seed=st.integers(0, 1000),
+)
+def test_map_is_bounded_and_invariant_to_frame_order_and_score_scale(
+    gt, noise, false_positives, seed
+):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(3):
+        gt_xy = 2.0 * np.asarray(gt, float)  # boxes at least 2 m apart
+        pred = gt_xy + rng.uniform(-noise, noise, gt_xy.shape)
+        extra = rng.uniform(-30, 30, (false_positives, 2))
+        xy = np.concatenate([pred, extra])
+        scores = rng.random(len(xy))
+        frames.append(_frame(xy, np.zeros(len(xy), int), scores, gt_xy, np.zeros(len(gt_xy), int)))
+    report = mean_average_precision(frames)
+    overall = report.map["overall"]
+    assert overall is not None and 0.0 <= overall <= 1.0
+    reordered = mean_average_precision(frames[::-1]).map["overall"]
+    scaled = [
+        FrameResult(f.pred_xy, f.pred_labels, f.pred_scores * 0.5, f.gt_xy, f.gt_labels)
+        for f in frames
+    ]
+    assert reordered == overall == mean_average_precision(scaled).map["overall"]
+    if false_positives == 0:  # every prediction is within 0.2·√2 m of its own box
+        assert report.ap["car"]["0.5m"] == 1.0

@@ -1,0 +1,77 @@
+"""The model plugin: registration, specs agreeing with the sensor plugins, the modality mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusionrt import ConfigError
+from fusionrt.plugins.models.reference import layout
+from fusionrt.plugins.models.reference.model import ReferenceModel, parse_modalities
+from fusionrt.plugins.sensors.camera import CameraSensor
+from fusionrt.plugins.sensors.can import CanSensor
+from fusionrt.plugins.sensors.lidar import LidarSensor
+from fusionrt.plugins.sensors.radar import RadarSensor
+from fusionrt.plugins.sensors.text import TextLogSensor
+from fusionrt.runtime.components import Model
+from fusionrt.runtime.registry import BUILTIN_PLUGINS, Registry
+from fusionrt.runtime.sensor import PreprocessContext
+
+MODULE = "fusionrt.plugins.models.reference.model"
+
+
+def test_the_plugin_registers_a_model_named_reference():
+    registry = Registry.create(builtins=(*BUILTIN_PLUGINS, MODULE), entry_points=False)
+    info = registry.component("model", "reference")
+    assert info.cls is ReferenceModel and issubclass(info.cls, Model)
+
+
+def test_input_specs_are_what_the_sensor_plugins_produce_for_its_geometry():
+    context = PreprocessContext(geometry=ReferenceModel().geometry)
+    produced = {}
+    for sensor in (
+        CameraSensor("cam"),
+        LidarSensor("lidar"),
+        RadarSensor("radar"),
+        TextLogSensor("log"),
+        CanSensor("can"),
+    ):
+        for spec in sensor.tensor_specs(context):
+            produced[spec.name] = (spec.shape, spec.dtype)
+    for spec in ReferenceModel().input_specs():
+        if spec.name != layout.MODALITY_MASK:
+            assert produced[spec.name] == (spec.shape, spec.dtype), spec.name
+
+
+def _tensors() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {s.name: (rng.random(s.shape) + 0.5).astype(s.dtype) for s in layout.input_specs()[:-1]}
+
+
+def test_make_feed_masks_absent_and_switched_off_modalities():
+    tensors = _tensors()
+    present = {"camera": True, "lidar": True, "radar": False, "text": True, "can": True}
+    feed = ReferenceModel().make_feed(tensors, present)
+    assert feed[layout.MODALITY_MASK].tolist() == [1, 1, 0, 1, 1]
+    assert not feed[layout.RADAR_BEV].any() and feed[layout.LIDAR_BEV].all()
+    only_lidar = ReferenceModel("lidar").make_feed(tensors, present)
+    assert only_lidar[layout.MODALITY_MASK].tolist() == [0, 1, 0, 0, 1]
+    assert not only_lidar["camera_images"].any() and not only_lidar["text_tokens"].any()
+    for spec in ReferenceModel().input_specs():
+        assert spec.matches(only_lidar[spec.name]), spec.name
+
+
+def test_parse_modalities_keeps_can_and_rejects_unknown_names():
+    assert parse_modalities("lidar,camera") == ("camera", "lidar", "can")
+    assert parse_modalities(None) == layout.MODALITIES
+    with pytest.raises(ConfigError, match="unknown modalities"):
+        parse_modalities("sonar")
+
+
+def test_postprocess_returns_ego_frame_detections():
+    outputs = {s.name: s.zeros() for s in ReferenceModel().output_specs()}
+    outputs[layout.HEATMAP][1, 20, 32] = 0.9  # a pedestrian at row 20, column 32
+    detections = ReferenceModel().postprocess(outputs, 123)
+    assert len(detections) == 1 and detections.labels.tolist() == [1]
+    x, y = detections.boxes[0, :2]
+    assert x == pytest.approx(-12.0 + 20 * layout.OUT_RESOLUTION) and y == pytest.approx(0.0)
