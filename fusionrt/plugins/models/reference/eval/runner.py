@@ -24,7 +24,8 @@ from fusionrt.plugins.models.reference.eval.metrics import (
 from fusionrt.plugins.models.reference.model import ReferenceModel
 from fusionrt.runtime.messages import Detections
 
-#: The masked-modality ablation of ``fusionrt eval`` (CAN ego motion is always kept).
+#: The masked-modality ablation of ``fusionrt eval`` (CAN ego motion is always kept): the
+#: six variants of the fixed interface, then one sensor lost at a time (what losing it costs).
 ABLATION: dict[str, tuple[str, ...]] = {
     "all": ("camera", "lidar", "radar", "text"),
     "camera": ("camera",),
@@ -32,6 +33,9 @@ ABLATION: dict[str, tuple[str, ...]] = {
     "radar": ("radar",),
     "lidar+camera": ("lidar", "camera"),
     "all-but-text": ("camera", "lidar", "radar"),
+    "all-but-camera": ("lidar", "radar", "text"),
+    "all-but-lidar": ("camera", "radar", "text"),
+    "all-but-radar": ("camera", "lidar", "text"),
 }
 SENSOR_FAILURE = "sensor_failure"
 

@@ -5,6 +5,7 @@ Examples::
     fusionrt train data --drives 40                   # simulate + cache training drives
     fusionrt train fit --out runs/fused.pt --steps 3000 --threads 1
     fusionrt train fit --out runs/lidar.pt --modalities lidar --steps 800
+    fusionrt train export runs/lidar.pt --onnx runs/lidar.onnx   # evaluate with eval --onnx
     fusionrt train ship runs/fused.pt --eval-json benchmarks/results/model_eval.json
 
 The cache (``--cache``, default ``$FUSIONRT_CACHE`` or ``~/.cache/fusionrt``) holds the
@@ -72,6 +73,14 @@ def _ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from fusionrt.plugins.models.reference.train.ship import export_checkpoint  # noqa: PLC0415
+
+    cost = export_checkpoint(args.checkpoint, args.onnx)
+    print(json.dumps({"onnx": str(args.onnx), **cost}))
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``fusionrt train data|fit|ship``."""
     from fusionrt.plugins.models.reference.train.data import DEFAULT_CACHE  # noqa: PLC0415
@@ -103,6 +112,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("checkpoint", type=Path)
     ship.add_argument("--eval-json", type=Path, help="fusionrt eval output to record")
     ship.add_argument("--bench-json", type=Path, help="benchmarks/model_bench.py output to record")
+    export = actions.add_parser("export", help="export a checkpoint to ONNX (verified)")
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
+    export.set_defaults(func=_export)
     for sub in (data, fit):
         sub.add_argument(
             "--cache", type=Path, default=DEFAULT_CACHE, help=f"cache directory ({DEFAULT_CACHE})"

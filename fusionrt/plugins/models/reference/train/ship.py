@@ -29,7 +29,12 @@ from fusionrt.plugins.models.reference.model import (
     WEIGHTS_PATH,
     ReferenceModel,
 )
-from fusionrt.plugins.models.reference.network import ReferenceExportNetwork, count_parameters
+from fusionrt.plugins.models.reference.network import (
+    NetworkConfig,
+    ReferenceExportNetwork,
+    ReferenceNetwork,
+    count_parameters,
+)
 from fusionrt.plugins.models.reference.weights import save_weights
 from fusionrt.runtime.engines.export import export_onnx
 from fusionrt.runtime.engines.trt_support import check_onnx
@@ -74,16 +79,29 @@ def _git_commit() -> dict[str, Any]:
     return {"commit": commit, "models_code_modified": bool(dirty)}
 
 
+def load_checkpoint_network(checkpoint: Path) -> tuple[ReferenceNetwork, dict[str, Any]]:
+    """The network of a training checkpoint (eval mode) and the checkpoint's metadata."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    network = ReferenceNetwork(NetworkConfig(**state["network_config"]))
+    network.load_state_dict(state.pop("network"))
+    return network.eval(), state
+
+
+def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
+    """Export a checkpoint's network to ``onnx_path`` (verified); its parameters and FLOPs."""
+    network, _ = load_checkpoint_network(checkpoint)
+    model = ReferenceModel()
+    module = ReferenceExportNetwork(network).eval()
+    samples = model.sample_feeds()
+    export_onnx(module, model.input_specs(), model.output_specs(), onnx_path, samples=samples)
+    return {"params": count_parameters(network), "flops": network_flops(module, samples[0])}
+
+
 def ship(
     checkpoint: Path, eval_json: Path | None = None, bench_json: Path | None = None
 ) -> dict[str, Any]:
     """Write the package artefacts from ``checkpoint``; returns the model card."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    from fusionrt.plugins.models.reference.network import NetworkConfig, ReferenceNetwork  # noqa: PLC0415
-
-    network = ReferenceNetwork(NetworkConfig(**state["network_config"]))
-    network.load_state_dict(state["network"])
-    network.eval()
+    network, state = load_checkpoint_network(checkpoint)
     save_weights(network, WEIGHTS_PATH)
     model = ReferenceModel()
     samples = model.sample_feeds()
