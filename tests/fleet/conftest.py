@@ -127,3 +127,26 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def run_fleet_on(pipeline: Path, drives: str, out: Path, **options: object) -> object:
+    """``run_fleet`` of the pipeline file over the drives matching ``drives``."""
+    from fusionrt.fleet.drives import resolve_drives
+    from fusionrt.fleet.runner import FleetOptions, run_fleet
+    from fusionrt.fleet.task import PipelineSpec
+
+    spec = PipelineSpec.load(pipeline)
+    return run_fleet(spec, resolve_drives(drives), FleetOptions(out_dir=out, **options))
+
+
+@pytest.fixture(scope="session")
+def fleet_out(ray_cluster, drives_dir, pipeline_path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fleet_out")
+    outcome = run_fleet_on(pipeline_path, str(drives_dir / "drive_*"), out)
+    assert outcome.exit_code == 0 and sorted(outcome.completed) == [
+        "drive_a",
+        "drive_b",
+        "drive_c",
+        "drive_d",
+    ]
+    return out

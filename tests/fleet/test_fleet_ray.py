@@ -29,19 +29,6 @@ def _fleet(pipeline: Path, drives: str, out: Path, **options) -> object:
     return run_fleet(spec, resolve_drives(drives), FleetOptions(out_dir=out, **options))
 
 
-@pytest.fixture(scope="module")
-def fleet_out(ray_cluster, drives_dir, pipeline_path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("fleet_out")
-    outcome = _fleet(pipeline_path, str(drives_dir / "drive_*"), out)
-    assert outcome.exit_code == 0 and sorted(outcome.completed) == [
-        "drive_a",
-        "drive_b",
-        "drive_c",
-        "drive_d",
-    ]
-    return out
-
-
 def _alone(pipeline: Path, drive: Path, tmp: Path):
     registry = Registry.create(entry_points=False)
     ensure_run_plugins(registry)
