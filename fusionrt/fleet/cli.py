@@ -7,6 +7,7 @@ the summary table and printed), and reports what it skipped (complete in ``--out
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,14 +15,14 @@ from fusionrt.runtime.errors import ConfigError
 
 
 def _require_extra() -> None:
-    try:
-        import pyarrow  # noqa: F401, PLC0415
-        import ray  # noqa: F401, PLC0415
-    except ImportError as exc:
+    """Fail with the install hint when the extra is missing (without importing Ray yet: the
+    runner sets Ray's environment before it is imported)."""
+    missing = [name for name in ("ray", "pyarrow") if importlib.util.find_spec(name) is None]
+    if missing:
         raise ConfigError(
-            f"fusionrt fleet needs the 'ray' extra ({exc.name} is missing): "
+            f"fusionrt fleet needs the 'ray' extra ({', '.join(missing)} missing): "
             "pip install 'fusionrt[ray]'"
-        ) from None
+        )
 
 
 def _run(args: argparse.Namespace) -> int:

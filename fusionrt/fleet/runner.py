@@ -161,6 +161,10 @@ def _driver_pythonpath() -> str:
 def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
     """Connected to Ray for the block: the caller's connection, ``address``'s cluster, or a
     local Ray on loopback (stopped after)."""
+    if address is None and "ray" not in sys.modules:
+        # read by Ray when imported: a local Ray then puts its node and agents on 127.0.0.1
+        # instead of the machine's outward address
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray  # noqa: PLC0415  (optional extra)
 
     if ray.is_initialized():
@@ -168,6 +172,7 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
         return
     if address is None:
         ray.init(
+            address="local",  # a new Ray, even where another one runs on this machine
             num_cpus=num_cpus,
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
