@@ -312,11 +312,10 @@ class _FleetRun:
         self.outcome.frames += len(value.detections)
         if len(outcomes) < len(self.chunks[drive]):
             return
-        ref_ = self.drives[drive]
-        write_drive(
-            self.options.out_dir,
-            drive_tables(drive, ref_.path, outcomes, attempts=self._attempts(drive)),
+        tables = drive_tables(
+            drive, self.drives[drive].path, outcomes, attempts=self._attempts(drive)
         )
+        write_drive(self.options.out_dir, tables)
         del self.finished[drive]
         self.outcome.completed.append(drive)
         self._advance()

@@ -150,7 +150,7 @@ class ChunkOutcome:
     ground_truth: list[GroundTruthBoxes]
     class_names: tuple[str, ...]
     backend: str
-    dropped: int
+    dropped: Counter[str]
     drive_s: float
     wall_s: float
     faults: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -245,7 +245,7 @@ def replay_chunk(
         ground_truth=result.ground_truth,
         class_names=result.class_names or CLASS_NAMES,
         backend=result.backend,
-        dropped=int(sum(result.dropped.values())),
+        dropped=Counter(result.dropped),
         drive_s=result.drive_s,
         wall_s=result.wall_s,
         faults=Counter(result.faults),
@@ -297,11 +297,13 @@ def merged_result(outcomes: Sequence[ChunkOutcome]) -> RunResult:
     detections = [d for o in ordered for d in o.detections]
     truth = {g.stamp_ns: g for o in ordered for g in o.ground_truth}
     faults: Counter[tuple[str, str]] = Counter()
+    dropped: Counter[str] = Counter()
     for outcome in ordered:
         faults.update(outcome.faults)
+        dropped.update(outcome.dropped)
     return RunResult(
         frames=len(detections),
-        dropped=Counter({"chunks": sum(o.dropped for o in ordered)}),
+        dropped=dropped,
         backend=ordered[0].backend,
         drive_s=ordered[0].drive_s if len(ordered) == 1 else _frame_span_s(detections),
         wall_s=sum(o.wall_s for o in ordered),

@@ -149,4 +149,5 @@ def fleet_out(ray_cluster, drives_dir, pipeline_path, tmp_path_factory) -> Path:
         "drive_c",
         "drive_d",
     ]
+    assert len({engine.node for engine in outcome.engines}) == 2  # prepared once per node
     return out
