@@ -53,7 +53,7 @@ from fusionrt.runtime.pipeline import (
 )
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.report import MAP_KEYS
-from fusionrt.runtime.run_cli import ensure_run_plugins, evaluate
+from fusionrt.runtime.run_cli import evaluate
 
 _STAGE_PERCENTILES = (50, 99)
 
@@ -87,9 +87,7 @@ class PipelineSpec:
         return pipeline_from_dict(self.data, self.path)
 
     def registry(self) -> Registry:
-        registry = Registry.create(disabled=self.disabled_plugins)
-        ensure_run_plugins(registry)
-        return registry
+        return Registry.create(disabled=self.disabled_plugins)
 
     def backend_name(self, config: PipelineConfig) -> str:
         return self.backend or config.backend.name

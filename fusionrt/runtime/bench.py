@@ -16,7 +16,6 @@ from typing import Any
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import Registry
-from fusionrt.runtime.run_cli import ensure_run_plugins
 
 
 def bare_stage_costs(
@@ -69,7 +68,6 @@ def bench(
     rate: float = 1.0,
 ) -> dict[str, Any]:
     """The four hot-path figures of the module docstring, measured in one process."""
-    ensure_run_plugins(registry)
     config = load_pipeline(pipeline_path)
     bare_stage_costs(pipeline_path, drive, registry, max_frames)  # warm caches, lift tables, ORT
     bare = bare_stage_costs(pipeline_path, drive, registry, max_frames)

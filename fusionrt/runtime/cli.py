@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.runtime.engines.cli",
     "fusionrt.sim.cli",
     "fusionrt.runtime.run_cli",
+    "fusionrt.fleet.cli",
 )
 
 

@@ -26,36 +26,13 @@ import numpy as np
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.messages import CLASS_NAMES
 from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
-from fusionrt.runtime.registry import PluginInfo, Registry
+from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
 
-#: Built-in plugin modules the run needs, registered here if the registry lacks them (until
-#: they are in ``BUILTIN_PLUGINS``; then this does nothing).
-_RUN_PLUGINS = (
-    ("source", "rosbag", "fusionrt.plugins.sources"),
-    ("sink", "jsonl", "fusionrt.plugins.sinks"),
-    ("model", "reference", "fusionrt.plugins.models.reference.model"),
-)
 #: The nuScenes-style mAP of the reference model's evaluation (centre distance 0.5-4 m).
 EVALUATOR_MODULE = "fusionrt.plugins.models.reference.eval.metrics"
 #: The reference model's drive conventions: ground-truth tolerance and target rule.
 DRIVES_MODULE = "fusionrt.plugins.models.reference.drives"
-
-
-def ensure_run_plugins(registry: Registry) -> None:
-    """Register the built-in sources and sinks unless the registry already has them."""
-    for kind, name, module_name in _RUN_PLUGINS:
-        if any(c.name == name for c in registry.components(kind)):
-            continue
-        if module_name in {p.name for p in registry.plugins()}:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a model being developed may not import yet; others still run
-            continue
-        if registry.pm.is_registered(module):
-            continue
-        registry.register(module, PluginInfo(module_name, "fusionrt", "", None, module_name))
 
 
 def evaluate(result: RunResult) -> tuple[dict[str, float] | None, str]:
@@ -101,7 +78,6 @@ def run_pipeline(
 ) -> tuple[RunResult, dict[str, Any]]:
     """Build and run a pipeline; its result and report."""
     config = load_pipeline(pipeline_path)
-    ensure_run_plugins(registry)
     result = Pipeline(config, drive, registry, options).run()
     map_values, note = evaluate(result)
     return result, build_report(result, map_values, note)

@@ -22,10 +22,8 @@ def run(request, monkeypatch):
     """Run ``fusionrt calib ...`` through the calibration module or the fusionrt command."""
     if request.param == "standalone":
         return calib_cli.main
-    runtime_cli = pytest.importorskip("fusionrt.runtime.cli")
-    modules = tuple(runtime_cli.COMMAND_MODULES)
-    if "fusionrt.calibration.cli" not in modules:
-        monkeypatch.setattr(runtime_cli, "COMMAND_MODULES", (*modules, "fusionrt.calibration.cli"))
+    from fusionrt.runtime import cli as runtime_cli
+
     return runtime_cli.main
 
 

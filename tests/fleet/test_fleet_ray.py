@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HERE, pipeline_dict, write_pipeline
+from conftest import pipeline_dict, write_pipeline
 
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("ray")
@@ -21,7 +21,7 @@ from fusionrt.fleet.runner import FleetOptions, run_fleet  # noqa: E402
 from fusionrt.fleet.task import PipelineSpec  # noqa: E402
 from fusionrt.runtime.pipeline import RunOptions  # noqa: E402
 from fusionrt.runtime.registry import Registry  # noqa: E402
-from fusionrt.runtime.run_cli import ensure_run_plugins, run_pipeline  # noqa: E402
+from fusionrt.runtime.run_cli import run_pipeline  # noqa: E402
 
 
 def _fleet(pipeline: Path, drives: str, out: Path, **options) -> object:
@@ -31,7 +31,6 @@ def _fleet(pipeline: Path, drives: str, out: Path, **options) -> object:
 
 def _alone(pipeline: Path, drive: Path, tmp: Path):
     registry = Registry.create(entry_points=False)
-    ensure_run_plugins(registry)
     return run_pipeline(pipeline, drive, RunOptions(out_dir=tmp), registry)
 
 
@@ -115,7 +114,8 @@ def test_failing_drives_are_recorded_and_the_rest_complete(
     out = tmp_path / "out"
     command = [
         sys.executable,
-        str(HERE / "fusionrt_main.py"),
+        "-m",
+        "fusionrt.runtime.cli",
         "fleet",
         "run",
         str(pipeline_path),
@@ -170,7 +170,7 @@ def test_command_line_without_address_starts_and_stops_its_own_ray(
     listing = tmp_path / "drives.txt"
     listing.write_text(f"{drives_dir / 'drive_a'}\n")
     out = tmp_path / "out"
-    command = [sys.executable, str(HERE / "fusionrt_main.py"), "fleet", "run", str(pipeline_path)]
+    command = [sys.executable, "-m", "fusionrt.runtime.cli", "fleet", "run", str(pipeline_path)]
     command += ["--drives", str(listing), "--out", str(out), "--num-cpus", "1"]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

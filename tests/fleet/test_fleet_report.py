@@ -20,7 +20,7 @@ from fusionrt.runtime import cli  # noqa: E402
 from fusionrt.runtime.pipeline import RunOptions  # noqa: E402
 from fusionrt.runtime.registry import Registry  # noqa: E402
 from fusionrt.runtime.report import MAP_KEYS  # noqa: E402
-from fusionrt.runtime.run_cli import ensure_run_plugins, run_pipeline  # noqa: E402
+from fusionrt.runtime.run_cli import run_pipeline  # noqa: E402
 
 DRIVES = ("drive_a", "drive_b", "drive_c", "drive_d")
 
@@ -31,7 +31,6 @@ def test_fleet_numbers_equal_those_of_the_per_drive_reports(
     reports = {}
     for drive in DRIVES:
         registry = Registry.create(entry_points=False)
-        ensure_run_plugins(registry)
         _, reports[drive] = run_pipeline(
             pipeline_path, drives_dir / drive, RunOptions(out_dir=tmp_path), registry
         )
@@ -83,7 +82,6 @@ def test_baseline_diff_names_better_and_worse_drives(fleet_out, tmp_path, monkey
     assert diff["map_delta"]["overall"] == pytest.approx(0.05 / 4)
     assert "better (1): drive_a" in format_fleet_report(report)
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "fusionrt.fleet.cli"))
     png, out_json = tmp_path / "plot.png", tmp_path / "report.json"
     code = cli.main(
         [

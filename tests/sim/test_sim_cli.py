@@ -10,15 +10,7 @@ from fusionrt.runtime import cli
 from fusionrt.sim.recorder import BAG_DIR, CAN_LOG, MANIFEST, RIG_FILE
 
 
-@pytest.fixture
-def sim_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "fusionrt.sim.cli" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "fusionrt.sim.cli"))
-
-
-def test_sim_writes_a_drive(
-    sim_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_sim_writes_a_drive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "drive"
     argv = ["sim", "--out", str(out), "--duration", "0.6", "--seed", "3", "--condition", "night",
             "--fail", "radar@0.1s-0.3s", "--fail-mode", "garbage", "--camera-size", "320x180",
@@ -47,7 +39,6 @@ def test_sim_writes_a_drive(
     ],
 )
 def test_bad_options_are_one_line_errors(
-    sim_cli: None,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],

@@ -14,15 +14,6 @@ from fusionrt.runtime.engines.cli import parse_input_spec
 from fusionrt.runtime.errors import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def engine_commands(monkeypatch):
-    """The lead registers this module in COMMAND_MODULES; the tests do not depend on it."""
-    if "fusionrt.runtime.engines.cli" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(
-            cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "fusionrt.runtime.engines.cli")
-        )
-
-
 def test_export_writes_a_verified_model(tmp_path, capsys):
     out = tmp_path / "bev.onnx"
     code = cli.main(

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from fusionrt.runtime.registry import Registry
-from fusionrt.runtime.run_cli import ensure_run_plugins
 from fusionrt.sim.conditions import Failure
 from fusionrt.sim.config import SimConfig
 from fusionrt.sim.recorder import record_drive
@@ -75,6 +74,4 @@ def write_pipeline(path: Path, data: dict) -> Path:
 
 @pytest.fixture
 def registry() -> Registry:
-    registry = Registry.create(entry_points=False)
-    ensure_run_plugins(registry)
-    return registry
+    return Registry.create(entry_points=False)

@@ -98,11 +98,8 @@ def test_end_to_end_is_deterministic_and_independent_of_the_workers(tmp_path, dr
 
 def _fresh():
     from fusionrt.runtime.registry import Registry
-    from fusionrt.runtime.run_cli import ensure_run_plugins
 
-    registry = Registry.create(entry_points=False)
-    ensure_run_plugins(registry)
-    return registry
+    return Registry.create(entry_points=False)
 
 
 def test_a_sensor_failing_mid_drive_is_masked_counted_and_frames_keep_coming(tmp_path, drive):
