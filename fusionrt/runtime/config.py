@@ -19,8 +19,10 @@ A pipeline file names what a run is made of (see ``examples/pipelines/sample.yam
     runtime: {workers: 2, queue_size: 4, deadline_ms: 150}
 
 Every error is a :class:`ConfigError` naming the file and the key path
-(``sensors.cam_front.topic``). Durations in the file are milliseconds (``*_ms``); the objects
-hold nanoseconds (``*_ns``) where the runtime takes them.
+(``sensors.cam_front.topic``). In the ``options`` of sensors, the model, the backend and sinks,
+a string that starts with ``./`` or ``../`` is a path relative to the pipeline file and is
+made absolute, so a pipeline works from any working directory. Durations in the file are
+milliseconds (``*_ms``); the objects hold nanoseconds (``*_ns``) where the runtime takes them.
 """
 
 from __future__ import annotations
@@ -213,6 +215,22 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     )
 
 
+def _anchor_paths(value: Any, base: Path) -> Any:
+    """``value`` with every ``./…`` or ``../…`` string made absolute against ``base``."""
+    if isinstance(value, str) and value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    if isinstance(value, list):
+        return [_anchor_paths(item, base) for item in value]
+    if isinstance(value, dict):
+        return {key: _anchor_paths(item, base) for key, item in value.items()}
+    return value
+
+
+def _options(r: _Reader, value: Any, key: str) -> MappingProxyType[str, Any]:
+    """A component's options, read-only, relative paths anchored at the pipeline file."""
+    return MappingProxyType(_anchor_paths(r.mapping(value, key), r.path.parent))
+
+
 def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
     sensors = r.mapping(value, "sensors")
     if not sensors:
@@ -241,8 +259,9 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
                     f"{key}.topic", f"topic {topic!r} is already read by {seen_topics[topic]!r}"
                 )
             seen_topics[topic] = name
-        options = MappingProxyType(r.mapping(d.get("options"), f"{key}.options"))
-        out.append(SensorConfig(name, plugin, topics, options))
+        out.append(
+            SensorConfig(name, plugin, topics, _options(r, d.get("options"), f"{key}.options"))
+        )
     return tuple(out)
 
 
@@ -308,7 +327,7 @@ def _component(r: _Reader, value: Any, key: str, *, default: str | None) -> Comp
     if "name" not in d:
         raise r.error(f"{key}.name", f"{key} needs a name")
     name = r.string(d["name"], f"{key}.name")
-    return ComponentConfig(name, MappingProxyType(r.mapping(d.get("options"), f"{key}.options")))
+    return ComponentConfig(name, _options(r, d.get("options"), f"{key}.options"))
 
 
 def _runtime(r: _Reader, value: Any) -> RuntimeConfig:

@@ -84,3 +84,19 @@ def test_the_valid_file_loads_with_units_converted(tmp_path):
     assert config.sensor_names() == ("lidar_top", "camera_front", "radar_front")
     assert config.sync.parameters["tolerance_ns"] == 60_000_000
     assert config.model.name == "toy" and config.runtime.queue_size == 3
+
+
+def test_relative_option_paths_are_anchored_at_the_pipeline_file(tmp_path):
+    data = pipeline_dict()
+    data["sensors"]["lidar_top"]["options"] = {
+        "files": ["./a.dbc", "../b.dbc", "plain/c.dbc"],
+        "nested": {"path": "./d"},
+    }
+    config = load_pipeline(write_pipeline(tmp_path / "conf" / "p.yaml", data))
+    options = next(s for s in config.sensors if s.name == "lidar_top").options
+    assert options["files"] == [
+        str(tmp_path / "conf" / "a.dbc"),
+        str(tmp_path / "b.dbc"),
+        "plain/c.dbc",  # not marked relative: left as written
+    ]
+    assert options["nested"] == {"path": str(tmp_path / "conf" / "d")}
