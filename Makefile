@@ -24,9 +24,11 @@ $(VENV)/.dev-installed: pyproject.toml constraints.txt examples/fusionrt-ultraso
 	$(PIP) --no-deps -e examples/fusionrt-ultrasonic
 	touch $@
 
+# The main job: replay the bundled sample drive through the full pipeline with the reference
+# model on the embedded default backend (ONNX Runtime; no torch installed).
 demo: $(VENV)/.core-installed
-	$(BIN)/fusionrt plugins
-	$(BIN)/fusionrt replay-samples
+	$(BIN)/fusionrt run examples/pipelines/sample.yaml --source examples/drives/sample \
+		--out out --report out/report.json
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
