@@ -109,12 +109,11 @@ def draw_figures(drive: Path, index: int, out: Path, score_threshold: float = 0.
             )
     out.mkdir(parents=True, exist_ok=True)
     (x0, x1), (y0, y1) = GEOMETRY.bev.x_range, GEOMETRY.bev.y_range
-    density = item.assembled.feed[LIDAR_BEV][0]
+    # lidar cells with returns above 0.5 m (occupancy slices 1-3): objects and walls, no ground
+    raised = item.assembled.feed[LIDAR_BEV][4:].max(axis=0) > 0
     figure, axes = plt.subplots(1, 2, figsize=(12, 6.4))
     for axis, (name, detections) in zip(axes, results.items(), strict=True):
-        axis.imshow(
-            density.T > 0, origin="lower", extent=(x0, x1, y0, y1), cmap="Greys", alpha=0.35
-        )
+        axis.imshow(raised.T, origin="lower", extent=(x0, x1, y0, y1), cmap="Greys", alpha=0.35)
         for corners in box_corners(truth):
             axis.fill(
                 corners[:, 0], corners[:, 1], fill=False, edgecolor="tab:green", linewidth=1.4
@@ -130,7 +129,8 @@ def draw_figures(drive: Path, index: int, out: Path, score_threshold: float = 0.
         axis.set_ylim(y0, y1)
         axis.set_aspect("equal")
     figure.suptitle(
-        f"{drive.name}, frame {index}: ground truth green, detections red (lidar cells grey)"
+        f"{drive.name}, frame {index}: ground truth green, detections red, "
+        "lidar returns above 0.5 m grey"
     )
     figure.tight_layout()
     bev_path = out / "model_bev.png"
