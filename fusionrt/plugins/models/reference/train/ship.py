@@ -66,13 +66,15 @@ def _sha256(path: Path) -> str:
 
 
 def _git_commit() -> dict[str, Any]:
+    """HEAD, and whether the model's Python code differs from it (the artefacts being
+    written do not count)."""
     root = Path(__file__).resolve().parents[5]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "fusionrt/plugins/models"],
+            ["git", "status", "--porcelain", "--", "fusionrt/plugins/models/*.py"],
             cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
