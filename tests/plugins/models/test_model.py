@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -76,3 +79,18 @@ def test_postprocess_returns_ego_frame_detections():
     assert len(detections) == 1 and detections.labels.tolist() == [1]
     x, y = detections.boxes[0, :2]
     assert x == pytest.approx(-12.0 + 20 * layout.OUT_RESOLUTION) and y == pytest.approx(0.0)
+
+
+def test_the_run_path_and_the_commands_never_import_torch():
+    code = (
+        "import sys, argparse\n"
+        "from fusionrt.plugins.models.reference.model import ReferenceModel\n"
+        "from fusionrt.plugins.models.reference.eval import cli as eval_cli\n"
+        "from fusionrt.plugins.models.reference.train import cli as train_cli\n"
+        "p = argparse.ArgumentParser().add_subparsers()\n"
+        "eval_cli.add_commands(p); train_cli.add_commands(p)\n"
+        "m = ReferenceModel(); m.network_source()\n"
+        "m.postprocess({s.name: s.zeros() for s in m.output_specs()}, 0)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
