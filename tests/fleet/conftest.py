@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 # Ray reads this when it is imported: with it, a local Cluster binds every node to 127.0.0.1
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -26,62 +25,8 @@ for folder in (HERE, PIPELINE_TESTS):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from fusionrt.sim.config import SimConfig  # noqa: E402
-from fusionrt.sim.recorder import record_drive  # noqa: E402
 
-#: seed and condition of each sample drive
-DRIVES = {
-    "drive_a": (1, "clear"),
-    "drive_b": (2, "fog"),
-    "drive_c": (3, "clear"),
-    "drive_d": (4, "night"),
-}
-TOPICS = {
-    "lidar_top": ("lidar", "/sensors/lidar_top/points"),
-    "camera_front": ("camera", "/sensors/camera_front/image/compressed"),
-    "radar_front": ("radar", "/sensors/radar_front/points"),
-}
-
-
-def make_drive(out: Path, seed: int, condition: str) -> Path:
-    """A 2 s simulated drive (small camera and lidar) in ``out``."""
-    config = SimConfig(
-        duration_s=2.0,
-        seed=seed,
-        condition=condition,
-        camera_width=320,
-        camera_height=180,
-        lidar_columns=512,
-    )
-    record_drive(config, out, overwrite=True, workers=1)
-    return out
-
-
-def pipeline_dict(model: str = "toy", **model_options: object) -> dict:
-    """The pipeline tests' lidar + camera + radar pipeline with a toy model, no sinks."""
-    sensors = {name: {"plugin": plugin, "topic": topic} for name, (plugin, topic) in TOPICS.items()}
-    sensors["camera_front"]["options"] = {"jpeg_reduction": 2}
-    return {
-        "plugins": ["toy_model", "fleet_models"],
-        "sensors": sensors,
-        "sync": {
-            "policy": "collector",
-            "reference": "lidar_top",
-            "tolerance_ms": 60,
-            "timeout_ms": 120,
-        },
-        "model": {"name": model, "options": {"threshold": 0.5, **model_options}},
-        "backend": "onnxruntime",
-        "sinks": [],
-        "ground_truth": {"topic": "/ground_truth/actors"},
-        "runtime": {"workers": 1, "queue_size": 3},
-    }
-
-
-def write_pipeline(path: Path, data: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from fleet_support import DRIVES, make_drive, pipeline_dict, write_pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="session")

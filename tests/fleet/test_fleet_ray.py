@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import pipeline_dict, write_pipeline
+from fleet_support import pipeline_dict, write_pipeline
 
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("ray")

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HERE, pipeline_dict, write_pipeline
 from mcap.reader import make_reader
+from pipeline_support import HERE, pipeline_dict, write_pipeline
 
 MAIN = HERE / "fusionrt_main.py"
 SINKS = [{"name": "jsonl"}, {"name": "mcap"}, {"name": "video", "options": {"png_every": 10}}]

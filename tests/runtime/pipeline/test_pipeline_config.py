@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import pipeline_dict, write_pipeline
+from pipeline_support import pipeline_dict, write_pipeline
 
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import make_drive, pipeline_dict, write_pipeline
+from pipeline_support import make_drive, pipeline_dict, write_pipeline
 
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.hookspecs import hookimpl
