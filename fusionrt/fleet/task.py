@@ -40,6 +40,7 @@ from fusionrt.runtime.config import PipelineConfig, load_pipeline, pipeline_from
 from fusionrt.runtime.engines.cache import default_cache_dir
 from fusionrt.runtime.engines.selection import open_engine
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
@@ -147,6 +148,7 @@ class ChunkOutcome:
     timings_ms: list[dict[str, float]]
     ground_truth: list[GroundTruthBoxes]
     class_names: tuple[str, ...]
+    geometry: ModelGeometry | None
     backend: str
     dropped: Counter[str]
     drive_s: float
@@ -242,6 +244,7 @@ def replay_chunk(
         timings_ms=[frame_timings for _, frame_timings in kept],
         ground_truth=result.ground_truth,
         class_names=result.class_names or CLASS_NAMES,
+        geometry=result.geometry,
         backend=result.backend,
         dropped=Counter(result.dropped),
         drive_s=result.drive_s,
@@ -313,6 +316,7 @@ def merged_result(outcomes: Sequence[ChunkOutcome]) -> RunResult:
         detections=detections,
         ground_truth=[truth[s] for s in sorted(truth)],
         class_names=ordered[0].class_names,
+        geometry=ordered[0].geometry,
     )
 
 

@@ -52,6 +52,7 @@ from fusionrt.runtime.config import PipelineConfig
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.engines.selection import open_engine
 from fusionrt.runtime.errors import ConfigError, FusionError, PluginError
+from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.registry import PluginInfo, Registry
@@ -129,6 +130,7 @@ class RunResult:
     ground_truth: list[GroundTruthBoxes] = field(default_factory=list)
     interrupted: bool = False
     class_names: tuple[str, ...] = ()
+    geometry: ModelGeometry | None = None
 
 
 @dataclass
@@ -672,6 +674,7 @@ class Pipeline:
             ground_truth=gt,
             interrupted=interrupted,
             class_names=self.class_names,
+            geometry=self.model.geometry,
         )
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:

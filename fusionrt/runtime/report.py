@@ -36,7 +36,7 @@ def _row(summary: Mapping[str, float]) -> dict[str, float]:
 
 
 def build_report(
-    result: RunResult, map_values: Mapping[str, float] | None = None, map_note: str = ""
+    result: RunResult, map_values: Mapping[str, float | None] | None = None, map_note: str = ""
 ) -> dict[str, Any]:
     """The report document of a finished run."""
     summary = result.recorder.summary()

@@ -15,7 +15,6 @@ per-frame cost against the sum of the bare stage calls, (b) pipelined against se
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -23,42 +22,35 @@ from typing import Any
 
 import numpy as np
 
+from fusionrt.runtime import evaluation
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.messages import CLASS_NAMES
 from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
 
-#: The nuScenes-style mAP of the reference model's evaluation (centre distance 0.5-4 m).
-EVALUATOR_MODULE = "fusionrt.plugins.models.reference.eval.metrics"
-#: The reference model's drive conventions: ground-truth tolerance and target rule.
-DRIVES_MODULE = "fusionrt.plugins.models.reference.drives"
 
-
-def evaluate(result: RunResult) -> tuple[dict[str, float] | None, str]:
+def evaluate(result: RunResult) -> tuple[dict[str, float | None] | None, str]:
     """mAP of the run's detections against the drive's ground truth, and a note saying how.
 
-    Uses the reference model's evaluation (nuScenes-style centre-distance mAP) and its target
-    rule (inside the BEV grid, visible enough); frames without ground truth within
+    nuScenes-style centre-distance mAP (:mod:`fusionrt.runtime.evaluation`) over the actors
+    inside the model's BEV grid and visible enough; frames without ground truth within
     ``GT_TOLERANCE_NS`` of their stamp are left out, as in ``fusionrt eval``.
     """
     if not result.ground_truth:
         return None, "the drive has no ground truth"
-    try:
-        metrics = importlib.import_module(EVALUATOR_MODULE)
-        drives = importlib.import_module(DRIVES_MODULE)
-    except ImportError:
-        return None, f"no evaluator installed ({EVALUATOR_MODULE})"
+    if result.geometry is None:
+        return None, "the model declares no geometry to evaluate on"
     stamps = np.array([g.stamp_ns for g in result.ground_truth], np.int64)
     frames = []
     for detections in result.detections:
         index = int(np.argmin(np.abs(stamps - detections.stamp_ns)))
-        if abs(int(stamps[index]) - detections.stamp_ns) > drives.GT_TOLERANCE_NS:
+        if abs(int(stamps[index]) - detections.stamp_ns) > evaluation.GT_TOLERANCE_NS:
             continue
         truth = result.ground_truth[index]
-        keep = drives.detectable(truth.boxes, truth.visibility)
+        keep = evaluation.detection_targets(truth.boxes, truth.visibility, result.geometry.bev)
         frames.append(
-            metrics.FrameResult(
+            evaluation.FrameResult(
                 pred_xy=detections.boxes[:, :2],
                 pred_labels=detections.labels,
                 pred_scores=detections.scores,
@@ -68,7 +60,7 @@ def evaluate(result: RunResult) -> tuple[dict[str, float] | None, str]:
         )
     if not frames:
         return None, "no frame has ground truth at its stamp"
-    report = metrics.mean_average_precision(frames, result.class_names or CLASS_NAMES)
+    report = evaluation.mean_average_precision(frames, result.class_names or CLASS_NAMES)
     note = f"nuScenes-style centre-distance mAP over {len(frames)} frames with ground truth"
     return dict(report.map), note
 

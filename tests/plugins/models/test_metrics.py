@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusionrt.plugins.models.reference.eval.metrics import (
+from fusionrt.runtime.evaluation import (
     FrameResult,
     average_precision,
     match_class,

@@ -33,6 +33,7 @@ from fusionrt.plugins.sensors.text import TextLogSensor
 from fusionrt.plugins.sources.rosbag import RosbagSource
 from fusionrt.runtime.assembly import AssembledFrame, FrameAssembler, SensorBinding
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.evaluation import GT_TOLERANCE_NS, detection_targets
 from fusionrt.runtime.sensor import PreprocessContext
 from fusionrt.runtime.sync import Synchronizer
 from fusionrt.runtime.sync.latest import LatestSpec
@@ -40,12 +41,6 @@ from fusionrt.runtime.sync.latest import LatestSpec
 GT_TOPIC = "/ground_truth/actors"
 GT_MSGTYPE = "fusionrt_msgs/msg/ActorArray"
 FRAME_PERIOD_NS = 100_000_000
-#: Ground truth is matched to a frame when stamped within this of the frame stamp.
-GT_TOLERANCE_NS = 20_000_000
-#: An actor is a detection target when its centre is inside the BEV grid and at least this
-#: fraction of it is unoccluded from the roof (a geometric test, the same in every weather,
-#: like nuScenes' visibility filter).
-MIN_VISIBILITY = 0.2
 
 #: Sensor instance (rig name) → (plugin class, topic) of a ``fusionrt sim`` drive.
 SIM_TOPICS: dict[str, tuple[type, str]] = {
@@ -95,11 +90,8 @@ class DriveFrame:
 
 
 def detectable(boxes: np.ndarray, visibility: np.ndarray) -> np.ndarray:
-    """Boolean mask of the actors that count as targets (see :data:`MIN_VISIBILITY`)."""
-    (x_min, x_max), (y_min, y_max) = GEOMETRY.bev.x_range, GEOMETRY.bev.y_range
-    x, y = boxes[:, 0], boxes[:, 1]
-    inside = (x >= x_min) & (x < x_max) & (y >= y_min) & (y < y_max)
-    return inside & (visibility >= MIN_VISIBILITY)
+    """Boolean mask of the actors that count as targets on the reference model's grid."""
+    return detection_targets(boxes, visibility, GEOMETRY.bev)
 
 
 def read_ground_truth(bag: Path) -> list[GroundTruth]:

@@ -16,12 +16,12 @@ import numpy as np
 import yaml
 
 from fusionrt.plugins.models.reference.drives import detectable, iter_drive_frames
-from fusionrt.plugins.models.reference.eval.metrics import (
+from fusionrt.plugins.models.reference.model import ReferenceModel
+from fusionrt.runtime.evaluation import (
     FrameResult,
     MapReport,
     mean_average_precision,
 )
-from fusionrt.plugins.models.reference.model import ReferenceModel
 from fusionrt.runtime.messages import Detections
 
 #: The masked-modality ablation of ``fusionrt eval`` (CAN ego motion is always kept): the

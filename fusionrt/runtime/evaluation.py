@@ -7,6 +7,10 @@ whose BEV centre lies within the threshold; precision is interpolated at 101 rec
 and AP is the mean of ``max(precision − 0.1, 0) / 0.9`` over recall ≥ 0.1. mAP averages AP
 over the four thresholds and then over classes. A class without ground truth is left out of
 the average (reported as ``None``).
+
+Which ground-truth actors count as targets is decided here too, so that ``fusionrt eval``, a
+``fusionrt run`` on a drive with ground truth and the fleet report score alike: an actor whose
+centre lies inside the model's BEV grid and that is visible enough from the roof.
 """
 
 from __future__ import annotations
@@ -16,11 +20,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fusionrt.runtime.geometry import BevGrid
 from fusionrt.runtime.messages import CLASS_NAMES
 
 DISTANCE_THRESHOLDS_M: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 MIN_RECALL = 0.1
 MIN_PRECISION = 0.1
+#: Ground truth is matched to a frame when stamped within this of the frame stamp.
+GT_TOLERANCE_NS = 20_000_000
+#: An actor is a detection target when its centre is inside the BEV grid and at least this
+#: fraction of it is unoccluded from the roof (a geometric test, the same in every weather,
+#: like nuScenes' visibility filter).
+MIN_VISIBILITY = 0.2
+
+
+def detection_targets(
+    boxes: np.ndarray, visibility: np.ndarray, bev: BevGrid, min_visibility: float = MIN_VISIBILITY
+) -> np.ndarray:
+    """Boolean mask of the ground-truth actors (N×7 boxes, ego frame) that count as targets."""
+    (x_min, x_max), (y_min, y_max) = bev.x_range, bev.y_range
+    x, y = boxes[:, 0], boxes[:, 1]
+    inside = (x >= x_min) & (x < x_max) & (y >= y_min) & (y < y_max)
+    return inside & (visibility >= min_visibility)
 
 
 @dataclass
