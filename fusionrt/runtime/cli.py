@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.sim.cli",
     "fusionrt.runtime.run_cli",
     "fusionrt.fleet.cli",
+    "fusionrt.plugins.models.reference.train.cli",
+    "fusionrt.plugins.models.reference.eval.cli",
 )
 
 
