@@ -25,8 +25,9 @@ def bare_stage_costs(
 
     The same components the pipeline builds, called one after another in this thread with
     nothing around them: decode, synchronise, every preprocess group, the feed, infer and
-    postprocess. ``total_ms`` per frame is the floor the pipeline's own overhead is measured
-    against; ``wall_s`` is the serial run's wall time (source reading included).
+    postprocess. ``per_frame_ms`` is the floor the pipeline's stage times are compared with;
+    ``wall_s`` and ``cpu_s`` are the serial run's wall and process CPU time (source reading
+    included), the baseline of the pipelined run's.
     """
     config = load_pipeline(pipeline_path)
     pipeline = Pipeline(config, drive, registry, RunOptions(max_frames=max_frames), sinks=[])
@@ -35,6 +36,7 @@ def bare_stage_costs(
     stage_ns = 0
     clock = time.perf_counter_ns
     wall = time.perf_counter()
+    cpu = time.process_time()
     try:
         for record in pipeline.source.records():
             if record.topic == config.ground_truth_topic:
@@ -52,10 +54,16 @@ def bare_stage_costs(
             if max_frames is not None and frames >= max_frames:
                 break
         wall_s = time.perf_counter() - wall
+        cpu_s = time.process_time() - cpu
     finally:
         engine.close()
         pipeline.source.close()
-    return {"frames": frames, "per_frame_ms": stage_ns / 1e6 / max(frames, 1), "wall_s": wall_s}
+    return {
+        "frames": frames,
+        "per_frame_ms": stage_ns / 1e6 / max(frames, 1),
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+    }
 
 
 def bench(
@@ -71,9 +79,12 @@ def bench(
     config = load_pipeline(pipeline_path)
     bare_stage_costs(pipeline_path, drive, registry, max_frames)  # warm caches, lift tables, ORT
     bare = bare_stage_costs(pipeline_path, drive, registry, max_frames)
-    piped = Pipeline(
+    pipeline = Pipeline(
         config, drive, registry, RunOptions(workers=workers, max_frames=max_frames), sinks=[]
-    ).run()
+    )
+    cpu = time.process_time()  # the run only, like the serial measurement
+    piped = pipeline.run()
+    piped_cpu_s = time.process_time() - cpu
     realtime = Pipeline(
         config,
         drive,
@@ -91,10 +102,16 @@ def bench(
         "workers": workers,
         "backend": piped.backend,
         "a_overhead": {
+            # the runtime's own cost: process CPU per frame, pipelined run vs serial bare calls
+            "pipeline_cpu_per_frame_ms": round(piped_cpu_s * 1e3 / frames, 3),
+            "bare_cpu_per_frame_ms": round(bare["cpu_s"] * 1e3 / max(bare["frames"], 1), 3),
+            "ratio": round(piped_cpu_s / frames / (bare["cpu_s"] / max(bare["frames"], 1)), 3),
+            # wall-clock stage times as the pipeline records them: concurrent stages share the
+            # cores, so these grow with overlap even when no work is added
             "pipeline_stage_sum_per_frame_ms": round(stage_sum_ms, 3),
             "bare_stage_sum_per_frame_ms": round(bare["per_frame_ms"], 3),
-            "ratio": round(stage_sum_ms / bare["per_frame_ms"], 3),
-            "aim": "<= 1.10",
+            "stage_time_ratio": round(stage_sum_ms / bare["per_frame_ms"], 3),
+            "aim": "ratio <= 1.10",
         },
         "b_pipelined_vs_serial": {
             "serial_wall_s": round(bare["wall_s"], 3),

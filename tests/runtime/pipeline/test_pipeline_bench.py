@@ -15,7 +15,9 @@ def test_bench_reports_the_four_figures(tmp_path, drive, registry):
     results = bench(pipeline, drive, registry, workers=2, max_frames=8, rate=4.0)
     assert results["frames"] == 8 and results["backend"] == "onnxruntime"
     overhead = results["a_overhead"]
-    assert overhead["bare_stage_sum_per_frame_ms"] > 0 and overhead["ratio"] > 0
+    assert overhead["bare_stage_sum_per_frame_ms"] > 0 and overhead["stage_time_ratio"] > 0
+    cpu_ratio = overhead["pipeline_cpu_per_frame_ms"] / overhead["bare_cpu_per_frame_ms"]
+    assert overhead["ratio"] == pytest.approx(cpu_ratio, rel=0.02)
     serial = results["b_pipelined_vs_serial"]
     assert serial["speedup"] > 0 and serial["pipelined_wall_s"] > 0
     realtime = results["c_realtime_factor"]
