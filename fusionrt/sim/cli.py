@@ -15,7 +15,6 @@ from pathlib import Path
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.sim.conditions import CONDITIONS, FAILURE_MODES, parse_failure
 from fusionrt.sim.config import SimConfig
-from fusionrt.sim.recorder import record_drive
 from fusionrt.sim.rig import SENSOR_ALIASES
 
 __all__ = ["add_commands", "config_from_args"]
@@ -102,6 +101,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def _run_sim(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     start = time.perf_counter()
+    from fusionrt.sim.recorder import record_drive  # noqa: PLC0415  (heavy: only this command)
+
     summary = record_drive(config, args.out, overwrite=args.overwrite, workers=args.workers)
     elapsed = time.perf_counter() - start
     print(f"wrote {summary.bag} ({summary.bag_bytes / 1e6:.1f} MB) in {elapsed:.1f} s")

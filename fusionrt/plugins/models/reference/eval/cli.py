@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-from fusionrt.plugins.models.reference.eval.runner import ABLATION, run_drives, summarise
 from fusionrt.plugins.models.reference.model import MASKABLE, ReferenceModel, parse_modalities
 from fusionrt.runtime.engines.base import NetworkSource
 from fusionrt.runtime.engines.selection import open_engine
@@ -35,6 +34,13 @@ def evaluate(
     quiet: bool = False,
 ) -> dict[str, object]:
     """The ``fusionrt eval`` result (see the module docstring) as a dict."""
+    # the runner pulls in the simulator's drive reader: imported only when evaluating
+    from fusionrt.plugins.models.reference.eval.runner import (  # noqa: PLC0415
+        ABLATION,
+        run_drives,
+        summarise,
+    )
+
     for drive in drives:
         if not Path(drive).is_dir():
             raise ConfigError(f"--drive {drive}: no such directory", file=str(drive))
