@@ -20,6 +20,7 @@ import numpy as np
 from fusionrt.calibration.overlay import draw_colour_bar, draw_depth_points
 from fusionrt.calibration.rig import Rig
 from fusionrt.runtime.errors import CalibrationError, DecodeError, FusionError
+from fusionrt.runtime.text_table import format_table
 
 __all__ = ["add_commands", "main", "read_lidar_points"]
 
@@ -156,16 +157,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [
-        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)
-    ]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def _show(args: argparse.Namespace) -> int:
     rig = Rig.load(args.rig)
     rows = []
@@ -184,9 +175,8 @@ def _show(args: argparse.Namespace) -> int:
             ]
         )
     print(f"rig {args.rig}: frame {rig.frame!r}, {len(rig.sensors)} sensors")
-    print(
-        _table(["sensor", "kind", "position x y z [m]", "roll pitch yaw [deg]", "resolution"], rows)
-    )
+    header = ["sensor", "kind", "position x y z [m]", "roll pitch yaw [deg]", "resolution"]
+    print(format_table(header, rows))
     if rig.vehicle_box is not None:
         lo, hi = rig.vehicle_box
         print(f"vehicle box: min {np.round(lo, 3).tolist()} max {np.round(hi, 3).tolist()} [m]")

@@ -28,6 +28,7 @@ import numpy as np
 from fusionrt.fleet.results import STATUS_OK, read_results
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.report import MAP_KEYS, PERCENTILE_KEYS
+from fusionrt.runtime.text_table import format_table
 
 #: A drive's overall mAP must move by more than this to count as better or worse.
 MAP_TOLERANCE = 1e-4
@@ -150,21 +151,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for index, row in enumerate([header, *rows]):
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines
-
-
 def format_fleet_report(report: Mapping[str, Any]) -> str:
     """The report as text: drives, mAP per condition, latency per stage, baseline changes."""
     drives = report["drives"]
@@ -176,18 +162,20 @@ def format_fleet_report(report: Mapping[str, Any]) -> str:
         lines.append(f"  failed {drive}: {error}")
     groups = {"all": report["map"], **report["map_by_condition"]}
     lines += ["", "mean per-drive mAP"]
-    lines += _table(
+    lines += format_table(
         ["condition", *MAP_KEYS],
         [[name, *(_fmt(values[k]) for k in MAP_KEYS)] for name, values in groups.items()],
-    )
+        numbers_right=True,
+    ).splitlines()
     lines += ["", "latency over all frames"]
-    lines += _table(
+    lines += format_table(
         ["stage", "frames", "p50 ms", "p90 ms", "p99 ms", "max ms"],
         [
             [stage, str(int(row["frames"])), *(_fmt(row[k], 2) for k in PERCENTILE_KEYS)]
             for stage, row in report["latency"].items()
         ],
-    )
+        numbers_right=True,
+    ).splitlines()
     diff = report.get("baseline")
     if diff is not None:
         lines += [

@@ -17,6 +17,7 @@ from pathlib import Path
 import fusionrt
 from fusionrt.runtime.errors import FusionError
 from fusionrt.runtime.registry import Registry
+from fusionrt.runtime.text_table import format_table
 
 #: Modules that contribute command families (``add_commands(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -135,18 +136,6 @@ def _new_plugin(args: argparse.Namespace) -> int:
 
 
 # -- entry point --------------------------------------------------------------------------
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A left-aligned plain-text table."""
-    widths = [len(c) for c in columns]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from fusionrt.runtime.text_table import format_table
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -71,13 +73,4 @@ class LatencyRecorder:
             ]
             for stage, r in self.summary().items()
         ]
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        lines = [
-            "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-            for row in [header, *rows]
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return format_table(header, rows, numbers_right=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from fusionrt.runtime.messages import CLASS_NAMES
 from fusionrt.runtime.pipeline import ROUTINE_SYNC_DROPS, RunResult
+from fusionrt.runtime.text_table import format_table
 
 PERCENTILE_KEYS = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
 MAP_KEYS = ("overall", *CLASS_NAMES)
@@ -106,19 +107,8 @@ def format_report(report: Mapping[str, Any], detections_summary: str = "") -> st
     rows = [(stage, row) for stage, row in report["stages"].items()]
     rows.append(("end_to_end", report["end_to_end"]))
     header = ["stage", "p50 ms", "p90 ms", "p99 ms", "max ms"]
-    table = [header] + [
-        [stage] + [f"{row[key]:.2f}" for key in PERCENTILE_KEYS] for stage, row in rows
-    ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for index, row in enumerate(table):
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    table = [[stage] + [f"{row[key]:.2f}" for key in PERCENTILE_KEYS] for stage, row in rows]
+    lines.append(format_table(header, table, numbers_right=True))
     return "\n".join(lines)
 
 

@@ -46,7 +46,8 @@ def replay_samples(
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fusionrt.runtime.cli import format_table, registry_from_args  # noqa: PLC0415
+    from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
+    from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
 
     rows, recorder = replay_samples(registry_from_args(args), args.repeats)
     print(format_table(("sensor", "distribution", "records", "tensors"), rows))

@@ -278,8 +278,9 @@ def _build_engine(args: argparse.Namespace) -> int:
 
 
 def _backends(args: argparse.Namespace) -> int:
-    from fusionrt.runtime.cli import format_table, registry_from_args  # noqa: PLC0415
+    from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
     from fusionrt.runtime.engines.selection import backend_report  # noqa: PLC0415
+    from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
 
     rows, choice = backend_report(registry_from_args(args))
     if args.json:

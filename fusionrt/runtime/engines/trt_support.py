@@ -462,7 +462,7 @@ def _check_node(
 
 def format_report(report: SupportReport) -> str:
     """The per-op table and the offending nodes, as ``fusionrt trt-check`` prints them."""
-    from fusionrt.runtime.cli import format_table  # noqa: PLC0415  (cli imports engines lazily)
+    from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
 
     rows = [[r.op, str(r.count), r.status, ",".join(r.types), r.detail] for r in report.rows]
     lines = [
