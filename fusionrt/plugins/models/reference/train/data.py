@@ -35,6 +35,18 @@ from fusionrt.plugins.sensors.can import CAN_EGO
 from fusionrt.plugins.sensors.text import TEXT_MASK, TEXT_NUMBERS, TEXT_TOKENS
 
 DEFAULT_CACHE = Path(os.environ.get("FUSIONRT_CACHE", Path.home() / ".cache" / "fusionrt"))
+#: Per-frame arrays of a cached drive (the lift table and ground truth are stored apart).
+FRAME_COLUMNS = (
+    "images",
+    "lidar",
+    "radar",
+    "tokens",
+    "text_mask",
+    "numbers",
+    "can",
+    "present",
+    "stamp_ns",
+)
 _MEAN = np.asarray(IMAGENET_MEAN_RGB, np.float32).reshape(3, 1, 1)
 _STD = np.asarray(IMAGENET_STD_RGB, np.float32).reshape(3, 1, 1)
 
@@ -111,20 +123,7 @@ def cache_drive(drive: Path, cache_file: Path) -> Path:
     """Run ``drive`` through the frame assembly and store its frames in ``cache_file``."""
     if cache_file.is_file():
         return cache_file
-    columns: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "images",
-            "lidar",
-            "radar",
-            "tokens",
-            "text_mask",
-            "numbers",
-            "can",
-            "present",
-            "stamp_ns",
-        )
-    }
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in FRAME_COLUMNS}
     gt: dict[str, list[np.ndarray]] = {
         k: [] for k in ("frame", "boxes", "labels", "velocities", "visibility")
     }

@@ -15,7 +15,7 @@ import numpy as np
 
 from fusionrt.plugins.models.reference.drives import detectable
 from fusionrt.plugins.models.reference.layout import MODALITIES
-from fusionrt.plugins.models.reference.train.data import _MEAN, _STD
+from fusionrt.plugins.models.reference.train.data import _MEAN, _STD, FRAME_COLUMNS
 from fusionrt.plugins.models.reference.train.targets import make_targets
 
 #: Network inputs in ``layout.input_specs`` order (the names :meth:`FrameBank.batch` uses).
@@ -54,17 +54,7 @@ class FrameBank:
             drive_index.append(np.full(frames, d, np.int32))
             lift_uv.append(data["lift_uv"])
             lift_valid.append(data["lift_valid"])
-            for key in (
-                "images",
-                "lidar",
-                "radar",
-                "tokens",
-                "text_mask",
-                "numbers",
-                "can",
-                "present",
-                "stamp_ns",
-            ):
+            for key in FRAME_COLUMNS:
                 columns.setdefault(key, []).append(data[key])
             keep = detectable(data["gt_boxes"], data["gt_visibility"])
             for i in range(frames):
