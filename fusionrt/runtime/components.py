@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -19,9 +20,14 @@ from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import Detections, Frame, RawRecord, TensorSpec
 from fusionrt.runtime.sensor import Sensor
 
+_SourceT = TypeVar("_SourceT", bound="Source")
+
 
 class Source(ABC):
-    """Yields :class:`RawRecord` s of a recorded drive (or a live input) in stamp order."""
+    """Yields :class:`RawRecord` s of a recorded drive (or a live input) in stamp order.
+
+    A context manager: leaving the ``with`` block calls :meth:`close`.
+    """
 
     name: ClassVar[str]
 
@@ -39,6 +45,17 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release files and handles; called once when the run ends."""
+
+    def __enter__(self: _SourceT) -> _SourceT:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class Sink(ABC):

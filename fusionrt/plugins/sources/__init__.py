@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
@@ -291,16 +290,6 @@ class RecordedSource(Source):
             finally:
                 reader.close()
 
-    def __enter__(self) -> RecordedSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
