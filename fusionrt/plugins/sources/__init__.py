@@ -291,7 +291,6 @@ class RecordedSource(Source):
                 reader.close()
 
 
-
 def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
     """A :class:`Rig` from a Rig, a YAML path or ``None``."""
     if rig is None or isinstance(rig, Rig):
