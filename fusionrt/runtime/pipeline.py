@@ -46,7 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from fusionrt.runtime.assembly import FrameAssembler, PreprocessGroup, SensorBinding
+from fusionrt.runtime.assembly import (
+    FaultCallback,
+    FrameAssembler,
+    PreprocessGroup,
+    SensorBinding,
+)
 from fusionrt.runtime.components import Model, Sink, Source
 from fusionrt.runtime.config import PipelineConfig
 from fusionrt.runtime.engines.base import Engine
@@ -221,7 +226,9 @@ def _sensor(registry: Registry, config: PipelineConfig, index: int) -> Sensor:
     return sensor
 
 
-def _synchronizer(config: PipelineConfig, rig: Any, on_stale: Any) -> Synchronizer:
+def _synchronizer(
+    config: PipelineConfig, rig: Any, on_stale: Callable[[str, int | None, int], None] | None
+) -> Synchronizer:
     sync = config.sync
     names = config.sensor_names()
     latest = {name: LatestSpec(**dict(params)) for name, params in sync.latest.items()}
@@ -273,6 +280,76 @@ def _ground_truth_boxes(record: RawRecord, class_names: Sequence[str]) -> Ground
     )
 
 
+@dataclass
+class FrontEnd:
+    """The components in front of the engine, built from a pipeline file and a drive."""
+
+    model: Model
+    sensors: list[Sensor]
+    source: Source
+    rig: Any
+    assembler: FrameAssembler
+
+
+def build_front_end(
+    config: PipelineConfig,
+    drive: Path,
+    registry: Registry,
+    *,
+    ground_truth: bool = True,
+    on_fault: FaultCallback | None = None,
+    on_stale: Callable[[str, int | None, int], None] | None = None,
+) -> FrontEnd:
+    """Model, sensors, source (with the ground-truth topic if ``ground_truth``), rig and the
+    frame assembler of ``config`` on ``drive``: decode → synchronise → preprocess → feed.
+
+    Shared by :class:`Pipeline` and by tools that need the model's feeds from a recording
+    (INT8 calibration). The caller closes ``source``.
+    """
+    register_config_plugins(registry, config)
+    sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
+    try:
+        model_cls = registry.component("model", config.model.name).cls
+    except PluginError as exc:
+        raise ConfigError(str(exc), file=str(config.path), key="model.name") from None
+    try:
+        model: Model = model_cls(**dict(config.model.options))
+    except (FusionError, TypeError) as exc:
+        raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
+    topics = [t for s in config.sensors for t in s.topics]
+    if ground_truth and config.ground_truth_topic:
+        topics.append(config.ground_truth_topic)
+    source = open_source(drive, registry, topics)
+    try:
+        if config.rig is not None:
+            from fusionrt.calibration.rig import Rig  # noqa: PLC0415
+
+            rig = Rig.load(config.rig)
+        else:
+            rig = source.rig()
+        context = PreprocessContext(
+            geometry=model.geometry,
+            rig=rig,
+            sensor_names=config.sensor_names(),
+            ego_poses=source.ego_poses(),
+        )
+        bindings = [
+            SensorBinding(sensor, sc.topics)
+            for sensor, sc in zip(sensors, config.sensors, strict=True)
+        ]
+        assembler = FrameAssembler(
+            bindings,
+            _synchronizer(config, rig, on_stale),
+            model.make_feed,
+            context,
+            on_fault=on_fault,
+        )
+    except BaseException:
+        source.close()
+        raise
+    return FrontEnd(model, sensors, source, rig, assembler)
+
+
 # -- the pipeline ------------------------------------------------------------------------
 
 
@@ -296,36 +373,17 @@ class Pipeline:
         self.config = config
         self.options = options
         self.registry = registry
-        register_config_plugins(registry, config)
-        self.sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
-        model_cls = self._component("model", config.model.name, "model.name")
-        try:
-            self.model: Model = model_cls(**dict(config.model.options))
-        except (FusionError, TypeError) as exc:
-            raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
-        self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
-        topics = [t for s in config.sensors for t in s.topics]
-        if config.ground_truth_topic:
-            topics.append(config.ground_truth_topic)
-        self.source = open_source(drive, registry, topics)
-        self.rig = self._rig()
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
-        self.synchronizer = _synchronizer(config, self.rig, self._stale)
-        ego_poses = self.source.ego_poses()
-        self.context = PreprocessContext(
-            geometry=self.model.geometry,
-            rig=self.rig,
-            sensor_names=config.sensor_names(),
-            ego_poses=ego_poses,
-        )
-        bindings = [
-            SensorBinding(sensor, sc.topics)
-            for sensor, sc in zip(self.sensors, config.sensors, strict=True)
-        ]
-        self.assembler = FrameAssembler(
-            bindings, self.synchronizer, self.model.make_feed, self.context, on_fault=self._fault
-        )
+        front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
+        self.model: Model = front.model
+        self.sensors = front.sensors
+        self.source = front.source
+        self.rig = front.rig
+        self.synchronizer = front.assembler.synchronizer
+        self.context = front.assembler.context
+        self.assembler = front.assembler
+        self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
         self._group_locks = {id(g): threading.Lock() for g in self.assembler.groups}
         bad_log = getattr(self.source, "bad", None)  # recorded sources report what they skip
         if bad_log is not None:
@@ -365,13 +423,6 @@ class Pipeline:
             return self.registry.component(kind, name).cls
         except PluginError as exc:
             raise ConfigError(str(exc), file=str(self.config.path), key=key) from None
-
-    def _rig(self) -> Any:
-        if self.config.rig is not None:
-            from fusionrt.calibration.rig import Rig  # noqa: PLC0415
-
-            return Rig.load(self.config.rig)
-        return self.source.rig()
 
     def _sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
