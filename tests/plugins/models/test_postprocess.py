@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
 
 from fusionrt.plugins.models.reference.layout import (
     GEOMETRY,
@@ -32,6 +33,21 @@ def test_local_maxima_keeps_one_cell_per_peak():
     heatmap[0, 7, 7] = 0.3
     peaks = np.argwhere(local_maxima(heatmap) & (heatmap > 0.05))
     assert peaks.tolist() == [[0, 3, 3], [0, 7, 7]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(0, 2**32 - 1),
+)
+def test_local_maxima_equals_a_padded_3x3_max_pool(classes, rows, cols, seed):
+    rng = np.random.default_rng(seed)
+    heatmap = rng.integers(0, 4, (classes, rows, cols)).astype(np.float32)  # many ties
+    padded = np.pad(heatmap, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    pooled = sliding_window_view(padded, (3, 3), axis=(1, 2)).max(axis=(-2, -1))
+    np.testing.assert_array_equal(local_maxima(heatmap), heatmap >= pooled)
 
 
 def test_top_k_and_threshold_limit_the_detections():
