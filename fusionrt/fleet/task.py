@@ -96,15 +96,17 @@ class PipelineSpec:
 
 def engine_lock_path(spec: PipelineSpec, config: PipelineConfig) -> Path:
     """The node-wide lock serialising engine builds of this model, backend and options (in the
-    engine cache folder, ``cache_dir`` of the backend options or the default one)."""
+    engine cache folder: ``cache_dir`` of the TensorRT options, or the default one)."""
     identity = {
         "model": config.model.name,
         "model_options": dict(config.model.options),
         "backend": spec.backend_name(config),
         "backend_options": dict(config.backend.options),
+        "per_backend": {k: dict(v) for k, v in config.backend.per_backend.items()},
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    directory = Path(config.backend.options.get("cache_dir") or default_cache_dir())
+    tensorrt = {**config.backend.options, **config.backend.per_backend.get("tensorrt", {})}
+    directory = Path(tensorrt.get("cache_dir") or default_cache_dir())
     directory.mkdir(parents=True, exist_ok=True)
     return directory / f"fleet-{digest[:16]}.lock"
 
@@ -132,6 +134,7 @@ def prepare_engine(spec: PipelineSpec, node: str = "") -> PreparedEngine:
             model.network_source(),
             spec.backend_name(config),
             registry,
+            per_backend=config.backend.per_backend,
             **dict(config.backend.options),
         )
         name = engine.name

@@ -13,10 +13,13 @@ A pipeline file names what a run is made of (see ``examples/pipelines/sample.yam
       tolerance_ms: 60                # policy parameters, in ms where they are durations
       latest: {can: {max_age_ms: 200}}
     model: {name: reference, options: {}}
-    backend: {name: auto, options: {}}   # auto | onnxruntime | torch | tensorrt | a plugin's
+    backend:                          # auto | onnxruntime | torch | tensorrt | a plugin's
+      name: auto
+      options: {}                     # for whichever backend runs
+      per_backend: {onnxruntime: {intra_op_threads: 1}}   # only when that backend runs
     sinks: [{name: jsonl}, {name: mcap}, {name: video, options: {png: false}}]
     ground_truth: {topic: /ground_truth/actors}   # optional: evaluate against it
-    runtime: {workers: 2, queue_size: 4, deadline_ms: 150}
+    runtime: {workers: 2, infer_workers: 1, queue_size: 4, deadline_ms: 150}
 
 Every error is a :class:`ConfigError` naming the file and the key path
 (``sensors.cam_front.topic``). In the ``options`` of sensors, the model, the backend and sinks,
@@ -83,15 +86,29 @@ class ComponentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """The backend (``auto`` or a name), options for whichever backend runs, and options added
+    only when a given backend runs (``per_backend``): with ``auto`` one file serves a CPU
+    machine (ONNX Runtime threads) and a GPU one (TensorRT precision)."""
+
+    name: str = "auto"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    per_backend: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """Threads, queue bounds and the real-time deadline.
 
-    ``workers``: preprocess threads (sensor groups run in parallel); ``queue_size``: frames in
-    flight between stages (bounds memory); ``deadline_ms``: in real-time mode, a frame older
-    than this (since its newest message arrived) when inference could start is dropped.
+    ``workers``: preprocess threads (sensor groups run in parallel); ``infer_workers``:
+    inference threads, each with its own engine instance (frames are inferred concurrently and
+    written in order); ``queue_size``: frames in flight between stages (bounds memory);
+    ``deadline_ms``: in real-time mode, a frame older than this (since its newest message
+    arrived) when inference could start is dropped.
     """
 
     workers: int = 2
+    infer_workers: int = 1
     queue_size: int = 4
     deadline_ms: float = 200.0
 
@@ -104,7 +121,7 @@ class PipelineConfig:
     sensors: tuple[SensorConfig, ...]
     sync: SyncConfig
     model: ComponentConfig
-    backend: ComponentConfig
+    backend: BackendConfig
     sinks: tuple[ComponentConfig, ...]
     runtime: RuntimeConfig
     rig: Path | None = None
@@ -193,7 +210,7 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     names = tuple(s.name for s in sensors)
     sync = _sync(r, top.get("sync"), names)
     model = _component(r, top.get("model"), "model", default=None)
-    backend = _component(r, top.get("backend", "auto"), "backend", default="auto")
+    backend = _backend(r, top.get("backend"))
     sinks_raw = top.get("sinks") or []
     if not isinstance(sinks_raw, list):
         raise r.error("sinks", "sinks must be a list of {name, options}")
@@ -330,13 +347,35 @@ def _component(r: _Reader, value: Any, key: str, *, default: str | None) -> Comp
     return ComponentConfig(name, _options(r, d.get("options"), f"{key}.options"))
 
 
+def _backend(r: _Reader, value: Any) -> BackendConfig:
+    if value is None or isinstance(value, str):
+        component = _component(r, value, "backend", default="auto")
+        return BackendConfig(component.name)
+    d = r.mapping(value, "backend")
+    per_backend_raw = r.mapping(d.get("per_backend"), "backend.per_backend")
+    per_backend = {
+        name: _options(r, options, f"backend.per_backend.{name}")
+        for name, options in per_backend_raw.items()
+    }
+    component = _component(
+        r, {k: v for k, v in d.items() if k != "per_backend"}, "backend", default="auto"
+    )
+    return BackendConfig(component.name, component.options, MappingProxyType(per_backend))
+
+
 def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
     d = r.mapping(value, "runtime")
-    r.only(d, ("workers", "queue_size", "deadline_ms"), "runtime")
+    r.only(d, ("workers", "infer_workers", "queue_size", "deadline_ms"), "runtime")
     defaults = RuntimeConfig()
     return RuntimeConfig(
         workers=r.number(
             d.get("workers", defaults.workers), "runtime.workers", minimum=1, integer=True
+        ),
+        infer_workers=r.number(
+            d.get("infer_workers", defaults.infer_workers),
+            "runtime.infer_workers",
+            minimum=1,
+            integer=True,
         ),
         queue_size=r.number(
             d.get("queue_size", defaults.queue_size), "runtime.queue_size", minimum=1, integer=True

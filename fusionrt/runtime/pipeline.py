@@ -1,17 +1,19 @@
 """The hot path of ``fusionrt run``: source → decode → synchronise → preprocess → infer →
 postprocess → sinks, with the stages overlapping across frames.
 
-Three threads and a pool, joined by bounded queues (``runtime.queue_size`` frames each):
+Threads and a pool, joined by bounded queues (``runtime.queue_size`` frames each):
 
 * **ingest** (the calling thread): reads the source (paced by :class:`Replay` in real-time
   mode), decodes each record and pushes it into the synchroniser (the
   :class:`~fusionrt.runtime.assembly.FrameAssembler`); each completed frame's sensor groups are
   submitted to the **preprocess pool** (``runtime.workers`` threads; groups of one frame run in
   parallel, one group never runs two frames at once) and the frame is queued for inference;
-* **infer**: waits for the frame's groups, builds the model feed, runs the engine and the
-  model's postprocess;
-* **sink**: writes the detections to every sink, calls ``fusionrt_frame_done`` and records the
-  frame's timings.
+* **infer** (``runtime.infer_workers`` threads, each with its own engine instance): waits for
+  the frame's groups, builds the model feed, runs the engine and the model's postprocess;
+  with several, consecutive frames are inferred at once (engines release the GIL), so the
+  model's ``make_feed`` and ``postprocess`` must not keep state between calls;
+* **sink**: puts the frames back in queue order, writes the detections to every sink, calls
+  ``fusionrt_frame_done`` and records the frame's timings.
 
 So frame n+1 is preprocessed while frame n is inferred and frame n−1 written. In replay mode a
 full queue blocks the stage before it (nothing is dropped; frames leave in the order they were
@@ -82,6 +84,7 @@ class RunOptions:
     rate: float = 1.0
     max_frames: int | None = None
     workers: int | None = None
+    infer_workers: int | None = None
     out_dir: Path | None = None
     progress: bool | None = False
 
@@ -147,7 +150,8 @@ class _Job:
     timings_ms: dict[str, float]
     arrival_first_ns: int
     arrival_newest_ns: int
-    detections: Detections | None = None
+    detections: Detections | None = None  # None when dropped at the deadline
+    seq: int = 0  # place in the inference queue: the sinks see frames in this order
 
 
 def process_start_time() -> float | None:
@@ -398,16 +402,42 @@ class Pipeline:
                 key="model.name",
             )
         backend = options.backend or config.backend.name
-        self.engine: Engine = open_engine(
-            network(), backend, registry, **dict(config.backend.options)
-        )
+        self.infer_workers = options.infer_workers or config.runtime.infer_workers
+        self.workers = options.workers or config.runtime.workers
+        if self.infer_workers < 1 or self.workers < 1:
+            self.source.close()
+            raise ConfigError(
+                "workers and infer_workers must be at least 1",
+                workers=self.workers,
+                infer_workers=self.infer_workers,
+            )
+        source = network()
+        self.engines: list[Engine] = []
+        try:
+            for _ in range(self.infer_workers):
+                self.engines.append(
+                    open_engine(
+                        source,
+                        backend,
+                        registry,
+                        per_backend=config.backend.per_backend,
+                        **dict(config.backend.options),
+                    )
+                )
+        except BaseException:
+            for engine in self.engines:
+                engine.close()
+            self.source.close()
+            raise
+        self.engine = self.engines[0]
         self.out_dir = options.out_dir or Path("out")
         self.sinks = list(sinks) if sinks is not None else self._sinks()
-        self.workers = options.workers or config.runtime.workers
         self.queue_size = config.runtime.queue_size
         self.deadline_ns = int(config.runtime.deadline_ms * _NS_PER_MS)
         self.recorder = LatencyRecorder()
         self.dropped: Counter[str] = Counter()
+        self._drop_lock = threading.Lock()
+        self._queued = 0  # frames put into the inference queue so far
         self.missing: Counter[str] = Counter()
         self._gt: dict[int, GroundTruthBoxes] = {}
         self._gt_lock = threading.Lock()
@@ -574,47 +604,33 @@ class Pipeline:
             self._gt[gt.stamp_ns] = gt
 
     def _submit(self, job: _Job, infer_q: queue.Queue[Any]) -> None:
+        job.seq = self._queued
         if not self.options.realtime:
             infer_q.put(job)
-            return
-        try:
-            infer_q.put_nowait(job)
-        except queue.Full:
-            self._drop(job, "queue_full")
+        else:
+            try:
+                infer_q.put_nowait(job)
+            except queue.Full:
+                self._drop(job, "queue_full")
+                return
+        self._queued += 1
 
     def _drop(self, job: _Job, reason: str) -> None:
         for future in job.groups:
             future.cancel()
-        self.dropped[reason] += 1
+        with self._drop_lock:
+            self.dropped[reason] += 1
         logger.debug("frame %d dropped: %s", job.frame.stamp_ns, reason)
 
-    def _infer_loop(self, infer_q: queue.Queue[Any], sink_q: queue.Queue[Any]) -> None:
+    def _infer_loop(
+        self, engine: Engine, infer_q: queue.Queue[Any], sink_q: queue.Queue[Any]
+    ) -> None:
+        """One inference thread with its own engine; several take frames from one queue."""
         try:
             while (job := infer_q.get()) is not _END:
-                if self._error is not None:
-                    continue
-                if (
-                    self.options.realtime
-                    and time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns
-                ):
-                    self._drop(job, "deadline")
-                    continue
-                tensors = []
-                for future in job.groups:
-                    outputs, stage, duration_ns = future.result()
-                    tensors.append(outputs)
-                    job.timings_ms[stage] = (
-                        job.timings_ms.get(stage, 0.0) + duration_ns / _NS_PER_MS
-                    )
-                assembled = self.assembler.assemble(job.frame, tensors)
-                start = time.perf_counter_ns()
-                outputs = self.engine.infer(assembled.feed)
-                mid = time.perf_counter_ns()
-                job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
-                end = time.perf_counter_ns()
-                job.timings_ms["infer"] = (mid - start) / _NS_PER_MS
-                job.timings_ms["postprocess"] = (end - mid) / _NS_PER_MS
-                sink_q.put(job)
+                if self._error is None:
+                    self._infer(engine, job)
+                    sink_q.put(job)  # dropped ones too: the sink thread keeps the order
         except BaseException as exc:  # surfaced by run(); the other stages drain and stop
             self._error = exc
             self._stop.set()
@@ -623,35 +639,74 @@ class Pipeline:
         finally:
             sink_q.put(_END)
 
+    def _infer(self, engine: Engine, job: _Job) -> None:
+        if (
+            self.options.realtime
+            and time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns
+        ):
+            self._drop(job, "deadline")
+            return
+        tensors = []
+        for future in job.groups:
+            outputs, stage, duration_ns = future.result()
+            tensors.append(outputs)
+            job.timings_ms[stage] = job.timings_ms.get(stage, 0.0) + duration_ns / _NS_PER_MS
+        assembled = self.assembler.assemble(job.frame, tensors)
+        start = time.perf_counter_ns()
+        outputs = engine.infer(assembled.feed)
+        mid = time.perf_counter_ns()
+        job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
+        end = time.perf_counter_ns()
+        job.timings_ms["infer"] = (mid - start) / _NS_PER_MS
+        job.timings_ms["postprocess"] = (end - mid) / _NS_PER_MS
+
     def _sink_loop(self, sink_q: queue.Queue[Any], results: list[Detections]) -> None:
-        try:
-            while (job := sink_q.get()) is not _END:
-                if self._error is not None:
+        """Write frames in queue order: inference threads may finish them out of order, so
+        early ones wait in ``pending`` (at most one per inference thread, and the queue)."""
+        pending: dict[int, _Job] = {}
+        next_seq = 0
+        ends = 0
+        while ends < len(self.engines):
+            item = sink_q.get()
+            if item is _END:
+                ends += 1
+                continue
+            if self._error is not None:
+                continue
+            pending[item.seq] = item
+            while next_seq in pending:
+                job = pending.pop(next_seq)
+                next_seq += 1
+                if job.detections is None:
                     continue
-                assert job.detections is not None
-                start = time.perf_counter_ns()
-                for sink in self.sinks:
-                    sink.write(job.frame, job.detections, job.timings_ms)
-                end = time.perf_counter_ns()
-                job.timings_ms["sink"] = (end - start) / _NS_PER_MS
-                job.timings_ms["end_to_end"] = (end - job.arrival_newest_ns) / _NS_PER_MS
-                for stage, ms in job.timings_ms.items():
-                    if not stage.startswith("decode."):
-                        self.recorder.add(stage, int(ms * _NS_PER_MS))
-                for name, message in job.frame.messages.items():
-                    if message is None:
-                        self.missing[name] += 1
-                results.append(job.detections)
-                if self._first_frame_at is None:
-                    self._first_frame_at = time.time()
-                self.registry.hook.fusionrt_frame_done(
-                    frame=job.frame, detections=job.detections, timings_ms=job.timings_ms
-                )
-        except BaseException as exc:
-            self._error = exc
-            self._stop.set()
-            while sink_q.get() is not _END:
-                pass
+                try:
+                    self._write(job, results)
+                except BaseException as exc:  # surfaced by run(); the loop drains the queue
+                    self._error = exc
+                    self._stop.set()
+                    pending.clear()
+                    break
+
+    def _write(self, job: _Job, results: list[Detections]) -> None:
+        assert job.detections is not None
+        start = time.perf_counter_ns()
+        for sink in self.sinks:
+            sink.write(job.frame, job.detections, job.timings_ms)
+        end = time.perf_counter_ns()
+        job.timings_ms["sink"] = (end - start) / _NS_PER_MS
+        job.timings_ms["end_to_end"] = (end - job.arrival_newest_ns) / _NS_PER_MS
+        for stage, ms in job.timings_ms.items():
+            if not stage.startswith("decode."):
+                self.recorder.add(stage, int(ms * _NS_PER_MS))
+        for name, message in job.frame.messages.items():
+            if message is None:
+                self.missing[name] += 1
+        results.append(job.detections)
+        if self._first_frame_at is None:
+            self._first_frame_at = time.time()
+        self.registry.hook.fusionrt_frame_done(
+            frame=job.frame, detections=job.detections, timings_ms=job.timings_ms
+        )
 
     # -- the run ------------------------------------------------------------------------
 
@@ -679,13 +734,17 @@ class Pipeline:
         infer_q: queue.Queue[Any] = queue.Queue(self.queue_size)
         sink_q: queue.Queue[Any] = queue.Queue(self.queue_size)
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fusionrt-preprocess")
-        infer_t = threading.Thread(
-            target=self._infer_loop, args=(infer_q, sink_q), name="fusionrt-infer"
-        )
+        infer_threads = [
+            threading.Thread(
+                target=self._infer_loop, args=(engine, infer_q, sink_q), name=f"fusionrt-infer-{i}"
+            )
+            for i, engine in enumerate(self.engines)
+        ]
         sink_t = threading.Thread(
             target=self._sink_loop, args=(sink_q, detections), name="fusionrt-sink"
         )
-        infer_t.start()
+        for thread in infer_threads:
+            thread.start()
         sink_t.start()
         wall_start = time.perf_counter()
         try:
@@ -694,8 +753,10 @@ class Pipeline:
             except BaseException as exc:
                 self._error = self._error or exc
             finally:
-                infer_q.put(_END)
-                infer_t.join()
+                for _ in infer_threads:
+                    infer_q.put(_END)
+                for thread in infer_threads:
+                    thread.join()
                 sink_t.join()
                 pool.shutdown(wait=True, cancel_futures=True)
             wall_s = time.perf_counter() - wall_start
@@ -735,7 +796,8 @@ class Pipeline:
         self._stop.set()
 
     def _close(self) -> None:
-        for closer in [*(s.close for s in self.sinks), self.engine.close, self.source.close]:
+        closers = [*(s.close for s in self.sinks), *(e.close for e in self.engines)]
+        for closer in [*closers, self.source.close]:
             try:
                 closer()
             except Exception as exc:  # one failing close must not keep the others open

@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         rate=args.rate,
         max_frames=args.max_frames,
         workers=args.workers,
+        infer_workers=args.infer_workers,
         out_dir=args.out,
         progress=None if args.progress else False,
     )
@@ -139,6 +140,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     run.add_argument(
         "--workers", type=int, default=None, help="preprocess threads (default: the file's)"
+    )
+    run.add_argument(
+        "--infer-workers",
+        type=int,
+        default=None,
+        help="inference threads, one engine each (default: the file's)",
     )
     run.add_argument("--report", type=Path, default=None, help="write the report JSON here")
     run.add_argument(

@@ -9,6 +9,7 @@ the CUDA driver (:mod:`cuda_probe`). Only the chosen backend's runtime is ever i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +74,18 @@ def resolve_backend(name: str, registry: Any = None) -> type[Engine]:
 
 
 def open_engine(
-    source: NetworkSource, backend: str = "auto", registry: Any = None, **options: Any
+    source: NetworkSource,
+    backend: str = "auto",
+    registry: Any = None,
+    *,
+    per_backend: Mapping[str, Mapping[str, Any]] | None = None,
+    **options: Any,
 ) -> Engine:
-    """Create the engine for ``source`` on ``backend`` (``auto``: see :func:`choose_backend`)."""
+    """Create the engine for ``source`` on ``backend`` (``auto``: see :func:`choose_backend`).
+
+    ``options`` go to whichever backend runs; ``per_backend[name]`` is added only when the
+    backend called ``name`` runs (a pipeline file's ``backend.per_backend``).
+    """
     if backend == "auto":
         choice = choose_backend(source)
         cls, options = choice.backend, {**choice.options, **options}
@@ -84,6 +94,8 @@ def open_engine(
         available, reason = cls.availability()
         if not available:
             raise EngineError(f"backend {backend!r} is not available here: {reason}")
+    if per_backend:
+        options = {**options, **per_backend.get(cls.name, {})}
     return cls.from_source(source, **options)
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pipeline_support import make_drive, pipeline_dict, write_pipeline
 
 from fusionrt.runtime.config import load_pipeline
@@ -61,9 +62,14 @@ def _outputs(lines: list[dict]) -> list:
 
 def test_end_to_end_is_deterministic_and_independent_of_the_workers(tmp_path, drive, registry):
     runs = []
-    for index, workers in enumerate((1, 4, 4)):
+    for index, (workers, infer_workers) in enumerate(((1, 1), (4, 3), (4, 3))):
         result, observer, out = _run(
-            tmp_path / str(index), drive, _fresh(), pipeline_dict(), workers=workers
+            tmp_path / str(index),
+            drive,
+            _fresh(),
+            pipeline_dict(),
+            workers=workers,
+            infer_workers=infer_workers,
         )
         runs.append(_outputs(_lines(out)))
         assert result.frames == len(runs[-1]) >= 15  # a lidar sweep every 0.1 s
@@ -124,12 +130,30 @@ def test_garbage_bytes_in_one_topic_are_counted_and_the_run_completes(tmp_path, 
     assert "decode_error" in json.dumps(build_report(result)["faults"])
 
 
-def test_realtime_mode_drops_late_frames_and_counts_them(tmp_path, drive):
+@pytest.mark.parametrize("infer_workers", [1, 2])
+def test_realtime_mode_drops_late_frames_and_counts_them(tmp_path, drive, infer_workers):
     data = pipeline_dict(deadline_ms=1, queue_size=1)
-    result, _, _ = _run(tmp_path, drive, _fresh(), data, realtime=True, rate=50.0)
+    result, _, out = _run(
+        tmp_path, drive, _fresh(), data, realtime=True, rate=50.0, infer_workers=infer_workers
+    )
     assert sum(result.dropped.values()) > 0
     assert set(result.dropped) <= {"deadline", "queue_full"}
     assert result.frames + sum(result.dropped.values()) >= 15  # formed = written + dropped
+    stamps = [line["stamp_ns"] for line in _lines(out)]
+    assert len(stamps) == result.frames and stamps == sorted(stamps)  # in order despite drops
+
+
+def test_per_backend_options_reach_only_the_backend_that_runs(tmp_path, drive):
+    data = pipeline_dict()
+    data["backend"] = {
+        "name": "auto",  # onnxruntime here; TensorRT's option would fail if it were given
+        "per_backend": {"onnxruntime": {"io_binding": True}, "tensorrt": {"precision": "fp8"}},
+    }
+    config = load_pipeline(write_pipeline(tmp_path / "pipeline.yaml", data))
+    pipeline = Pipeline(config, drive, _fresh(), RunOptions(infer_workers=2), sinks=[])
+    assert [e.name for e in pipeline.engines] == ["onnxruntime", "onnxruntime"]
+    assert all(e.io_binding for e in pipeline.engines)
+    assert pipeline.run().frames >= 15  # io-bound engines on two inference threads
 
 
 def test_max_frames_stops_early(tmp_path, drive):
