@@ -25,6 +25,8 @@ per-message bookkeeping, which is pruned as frames consume messages.
 
 Timing (monotonic ``perf_counter_ns``): per frame, ``decode.<plugin>`` (the frame's messages),
 ``sync_wait`` (from the arrival of its first message to the frame's completion),
+``sync_hold`` (from the arrival of its newest message to its completion: the synchroniser
+waiting for a later message that proves no nearer one will come),
 ``preprocess.<plugin>``, ``infer``, ``postprocess``, ``sink`` and ``end_to_end`` (from the
 arrival of its newest message to the detections leaving the last sink). Nothing here imports
 torch: the engine is chosen by :func:`~fusionrt.runtime.engines.selection.open_engine`.
@@ -542,6 +544,7 @@ class Pipeline:
             for key in stale:
                 del self._arrivals[key]
         timings["sync_wait"] = (done_ns - first) / _NS_PER_MS
+        timings["sync_hold"] = (done_ns - newest) / _NS_PER_MS
         futures = [pool.submit(self._preprocess, g, frame) for g in self.assembler.groups]
         return _Job(frame, futures, timings, first, newest)
 
