@@ -10,8 +10,6 @@ depth, over the image: if the calibration is right they land on the cars and the
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -19,40 +17,18 @@ import numpy as np
 
 from fusionrt.calibration.overlay import draw_colour_bar, draw_depth_points
 from fusionrt.calibration.rig import Rig
-from fusionrt.runtime.errors import CalibrationError, DecodeError, FusionError
+from fusionrt.plugins.sensors.lidar import read_points
+from fusionrt.runtime.errors import CalibrationError, DecodeError
 from fusionrt.runtime.text_table import format_table
 
-__all__ = ["add_commands", "main", "read_lidar_points"]
+__all__ = ["add_commands", "lidar_xyz"]
 
 
-def read_lidar_points(path: str | Path) -> np.ndarray:
-    """x, y, z (N×3 float64) of a KITTI ``.bin`` (N×4 float32) or nuScenes ``.pcd.bin`` (N×5).
-
-    ``.npy`` files with at least three columns also work. A private stand-in until the lidar
-    plugin's reader is available here.
-    """
-    p = Path(path)
-    name = p.name.lower()
-    if not name.endswith((".bin", ".npy")):
-        raise DecodeError(
-            "unknown lidar file type (expected KITTI .bin, nuScenes .pcd.bin or .npy)", file=str(p)
-        )
-    columns = 5 if name.endswith(".pcd.bin") else 4
-    try:
-        if name.endswith(".npy"):
-            arr = np.load(p)
-            if arr.ndim != 2 or arr.shape[1] < 3:
-                raise DecodeError(f"expected an N×3+ array, got shape {arr.shape}", file=str(p))
-            return np.asarray(arr[:, :3], dtype=np.float64)
-        raw = np.fromfile(p, dtype="<f4")
-    except OSError as e:
-        raise DecodeError(f"cannot read lidar points: {e.strerror or e}", file=str(p)) from None
-    if raw.size % columns:
-        raise DecodeError(
-            f"file size {raw.size * 4} B is not a multiple of {columns} float32 per point",
-            file=str(p),
-        )
-    return raw.reshape(-1, columns)[:, :3].astype(np.float64)
+def lidar_xyz(path: str | Path) -> np.ndarray:
+    """x, y, z (N×3 float64) of a lidar file the lidar plugin reads (KITTI ``.bin``, nuScenes
+    ``.pcd.bin``, ``.pcd``); its errors name the file and byte offset."""
+    points = read_points(path)
+    return np.stack([points["x"], points["y"], points["z"]], axis=1).astype(np.float64)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -126,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
             field="width",
             file=str(args.image),
         )
-    points = read_lidar_points(args.lidar)
+    points = lidar_xyz(args.lidar)
     uv, depth, valid = rig.project(points, lidar, args.camera)
     keep = valid & (depth >= args.min_depth)
     overlay = draw_depth_points(
@@ -181,22 +157,3 @@ def _show(args: argparse.Namespace) -> int:
         lo, hi = rig.vehicle_box
         print(f"vehicle box: min {np.round(lo, 3).tolist()} max {np.round(hi, 3).tolist()} [m]")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m fusionrt.calibration.cli calib ...``)."""
-    parser = argparse.ArgumentParser(prog="fusionrt")
-    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args))
-    except FusionError as exc:
-        print(f"fusionrt: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

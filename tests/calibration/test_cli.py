@@ -17,11 +17,9 @@ KITTI_RIG = RIGS / "kitti_2011_09_26.yaml"
 NUSCENES_RIG = RIGS / "nuscenes_n015.yaml"
 
 
-@pytest.fixture(params=["standalone", "fusionrt"])
-def run(request, monkeypatch):
-    """Run ``fusionrt calib ...`` through the calibration module or the fusionrt command."""
-    if request.param == "standalone":
-        return calib_cli.main
+@pytest.fixture
+def run():
+    """Run ``fusionrt calib ...`` through the fusionrt command."""
     from fusionrt.runtime import cli as runtime_cli
 
     return runtime_cli.main
@@ -67,7 +65,7 @@ def test_check_writes_kitti_overlay(run, tmp_path, capsys):
     assert 0.2 < changed.mean() < 0.9  # dots cover part of the image, not all of it
     # the projected points are where the overlay changed
     rig = Rig.load(KITTI_RIG)
-    pts = calib_cli.read_lidar_points(KITTI / "training" / "velodyne_reduced" / "000008.bin")
+    pts = calib_cli.lidar_xyz(KITTI / "training" / "velodyne_reduced" / "000008.bin")
     uv, _, valid = rig.project(pts, "lidar", "cam2")
     ij = np.minimum(np.round(uv[valid]).astype(int), [src.shape[1] - 1, src.shape[0] - 1])
     assert changed[ij[:, 1], ij[:, 0]].mean() > 0.95
@@ -135,20 +133,19 @@ def test_check_errors(run, tmp_path, capsys):
     assert run([*two, "--lidar-sensor", "lidar_2"]) == 0
 
 
-def test_read_lidar_points(tmp_path):
-    kitti = calib_cli.read_lidar_points(KITTI / "training" / "velodyne" / "000001.bin")
+def test_lidar_files_are_read_by_the_lidar_plugin(tmp_path):
+    kitti = calib_cli.lidar_xyz(KITTI / "training" / "velodyne" / "000001.bin")
     assert kitti.shape == (120268, 3) and kitti.dtype == np.float64
-    nus = calib_cli.read_lidar_points(next((NUSCENES / "samples" / "LIDAR_TOP").glob("*.pcd.bin")))
+    nus = calib_cli.lidar_xyz(next((NUSCENES / "samples" / "LIDAR_TOP").glob("*.pcd.bin")))
     assert nus.shape == (34688, 3)
-    np.save(tmp_path / "p.npy", np.ones((5, 4), np.float32))
-    assert calib_cli.read_lidar_points(tmp_path / "p.npy").shape == (5, 3)
     from fusionrt import DecodeError
 
     (tmp_path / "odd.bin").write_bytes(b"\0" * 20)
-    with pytest.raises(DecodeError, match="not a multiple of 4 float32"):
-        calib_cli.read_lidar_points(tmp_path / "odd.bin")
-    with pytest.raises(DecodeError, match="unknown lidar file type"):
-        calib_cli.read_lidar_points(tmp_path / "p.txt")
+    with pytest.raises(DecodeError) as info:
+        calib_cli.lidar_xyz(tmp_path / "odd.bin")
+    assert info.value.context == {"path": str(tmp_path / "odd.bin"), "offset": 16}
+    with pytest.raises(DecodeError, match="unknown point file suffix"):
+        calib_cli.lidar_xyz(tmp_path / "p.txt")
 
 
 def test_overlay_colours_and_drawing():
