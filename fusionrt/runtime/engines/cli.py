@@ -63,16 +63,32 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=_trt_check)
 
     quantize = subparsers.add_parser(
-        "quantize", help="INT8 post-training quantisation to a TensorRT-ready Q/DQ ONNX"
+        "quantize",
+        help="INT8 post-training quantisation to a TensorRT-ready Q/DQ ONNX",
+        description="Calibrate on frames of a recorded drive (--drive with --pipeline: the "
+        "pipeline's own decode, sync and preprocess) or on .npz frames (--calibration), write a "
+        "symmetric-int8 Q/DQ ONNX and check it with trt-check.",
     )
     quantize.add_argument("onnx", type=Path)
     quantize.add_argument("-o", "--output", type=Path, required=True)
-    quantize.add_argument(
+    frames = quantize.add_mutually_exclusive_group(required=True)
+    frames.add_argument(
+        "--drive", type=Path, help="recorded drive to calibrate on (needs --pipeline)"
+    )
+    frames.add_argument(
         "--calibration",
         type=Path,
         nargs="+",
-        required=True,
         help=".npz files (one frame each, arrays named like the inputs) or folders of them",
+    )
+    quantize.add_argument(
+        "--pipeline", type=Path, help="pipeline YAML whose sensors and model make the feeds"
+    )
+    quantize.add_argument(
+        "--frames", type=int, default=64, help="calibration frames taken from --drive (64)"
+    )
+    quantize.add_argument(
+        "--stride", type=int, default=3, help="take every K-th frame of --drive (3)"
     )
     quantize.add_argument(
         "--keep-float",
@@ -81,7 +97,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="NODE",
         help="node name or name prefix kept in float, e.g. /head (repeatable)",
     )
-    quantize.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="minmax")
+    quantize.add_argument(
+        "--method",
+        choices=("minmax", "percentile", "entropy"),
+        default="percentile",
+        help="activation range calibration (default percentile: 99.999th)",
+    )
     quantize.set_defaults(func=_quantize)
 
     build = subparsers.add_parser(
@@ -240,18 +261,34 @@ def load_calibration_feeds(paths: list[Path]) -> list[dict[str, np.ndarray]]:
     return feeds
 
 
+def _calibration_frames(args: argparse.Namespace) -> list[dict[str, np.ndarray]]:
+    """The frames of ``--drive`` through ``--pipeline``, or of ``--calibration``."""
+    if args.calibration is not None:
+        if args.pipeline is not None:
+            raise ConfigError("--pipeline goes with --drive, not with --calibration")
+        return load_calibration_feeds(args.calibration)
+    if args.pipeline is None:
+        raise ConfigError("--drive needs --pipeline PIPELINE.yaml (its sensors and model)")
+    from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
+    from fusionrt.runtime.engines.calibration_feeds import feeds_from_drive  # noqa: PLC0415
+
+    return feeds_from_drive(
+        args.pipeline, args.drive, registry_from_args(args), args.frames, args.stride
+    )
+
+
 def _quantize(args: argparse.Namespace) -> int:
     from fusionrt.runtime.engines.int8 import quantize_int8  # noqa: PLC0415
     from fusionrt.runtime.engines.trt_support import check_onnx  # noqa: PLC0415
 
-    feeds = load_calibration_feeds(args.calibration)
+    feeds = _calibration_frames(args)
     report = quantize_int8(
         args.onnx, args.output, feeds, keep_float=args.keep_float, method=args.method
     )
     print(
         f"wrote {report.path}: {report.qdq_pairs} Q/DQ pairs, {report.quantized_nodes} int8 "
         f"compute nodes, {len(report.float_nodes)} kept in float, "
-        f"{report.calibration_frames} calibration frames"
+        f"{report.calibration_frames} calibration frames ({report.method})"
     )
     support = check_onnx(report.path)
     print("trt-check: " + ("PASSED" if support.ok else "FAILED " + str(support.offending_nodes)))
