@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrt.runtime.engines.int8 import CALIBRATION_METHODS
 from fusionrt.runtime.errors import ConfigError, EngineError
 from fusionrt.runtime.messages import TensorSpec
 
@@ -99,7 +100,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     quantize.add_argument(
         "--method",
-        choices=("minmax", "percentile", "entropy"),
+        choices=CALIBRATION_METHODS,
         default="percentile",
         help="activation range calibration (default percentile: 99.999th)",
     )

@@ -10,8 +10,9 @@ ONNX Runtime's static quantiser writes explicit QuantizeLinear/DequantizeLinear 
 * Q/DQ on the inputs and the output of the compute ops (Conv, ConvTranspose, Gemm, MatMul):
   ONNX Runtime fuses DQ → Conv → Q into one int8 kernel, TensorRT fuses it likewise. Putting
   Q/DQ on the inputs only (NVIDIA's usual placement) leaves ONNX Runtime running float convs
-  on dequantised weights; quantising the pointwise ops too (Add, Mul, Concat) adds more Q/DQ
-  than it saves — both measured in ``benchmarks/int8_bench.py --explore``;
+  on dequantised weights (1.38× FP32 on the reference model); Q/DQ on the pointwise ops too
+  (Add, Mul, Concat) adds more Q/DQ than it saves and, on the reference model's lift mask and
+  FiLM, costs 14.7 mAP points — measured in ``benchmarks/int8_bench.py --explore``;
 * float consumers of a quantised tensor (e.g. a residual Add beside a Conv) read the float
   tensor, not the shared DQ: see :func:`route_float_consumers_around_qdq`;
 * biases stay float (``QuantizeBias: False``): an int32 DequantizeLinear is not a type
@@ -44,6 +45,8 @@ from fusionrt.runtime.errors import EngineError
 QUANTIZED_OPS: tuple[str, ...] = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 CalibrationMethod = Literal["minmax", "percentile", "entropy"]
+#: Activation range calibration: min/max (moving average over frames), the 99.999th percentile
+#: of each tensor's histogram, or the KL-divergence (entropy) threshold.
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "percentile", "entropy")
 
 
@@ -183,8 +186,16 @@ def quantize_int8(
     method: CalibrationMethod = "percentile",
     per_channel: bool = True,
     op_types: Sequence[str] = QUANTIZED_OPS,
+    route_float_consumers: bool = True,
+    extra_options: Mapping[str, Any] | None = None,
 ) -> QuantizationReport:
-    """Write a symmetric-int8 Q/DQ model of ``onnx_path`` to ``output_path`` (module doc)."""
+    """Write a symmetric-int8 Q/DQ model of ``onnx_path`` to ``output_path`` (module doc).
+
+    ``route_float_consumers`` (default on) applies :func:`route_float_consumers_around_qdq`;
+    ``extra_options`` are ONNX Runtime quantiser options merged over ours, for experiments
+    (``benchmarks/int8_bench.py --explore``): the result may no longer suit TensorRT, so check
+    it with ``check_onnx``.
+    """
     import onnx  # noqa: PLC0415
     from onnxruntime.quantization import (  # noqa: PLC0415
         CalibrationMethod as OrtCalibration,
@@ -198,8 +209,8 @@ def quantize_int8(
         "percentile": OrtCalibration.Percentile,
         "entropy": OrtCalibration.Entropy,
     }
-    if method not in methods:
-        raise EngineError(f"unknown calibration method {method!r} (one of {sorted(methods)})")
+    if method not in CALIBRATION_METHODS:
+        raise EngineError(f"unknown calibration method {method!r} (one of {CALIBRATION_METHODS})")
     onnx_path, output_path = Path(onnx_path), Path(output_path)
     if not onnx_path.is_file():
         raise EngineError("ONNX file not found", file=str(onnx_path))
@@ -228,6 +239,7 @@ def quantize_int8(
                     "WeightSymmetric": True,
                     "QuantizeBias": False,
                     "CalibMovingAverage": method == "minmax",
+                    **(extra_options or {}),
                 },
             )
     except Exception as exc:
@@ -235,8 +247,10 @@ def quantize_int8(
     finally:
         root.removeFilter(quiet)
     quantized = onnx.load(str(output_path))
-    rerouted = route_float_consumers_around_qdq(quantized, op_types)
-    onnx.save(quantized, str(output_path))
+    rerouted = 0
+    if route_float_consumers:
+        rerouted = route_float_consumers_around_qdq(quantized, op_types)
+        onnx.save(quantized, str(output_path))
     ops = [node.op_type for node in quantized.graph.node]
     kept = set(float_nodes)
     compute = [n for n in quantized.graph.node if n.op_type in op_types and n.name not in kept]

@@ -87,10 +87,13 @@ def test_float_consumers_read_the_float_tensor_and_every_conv_runs_int8(tmp_path
     ops = ort_optimised_ops(out, tmp_path)
     assert ops.count("QLinearConv") == 3 and "Conv" not in ops and "FusedConv" not in ops
 
-    # Handing the Add the shared DQ again (what the quantiser writes) leaves conv_b in float.
-    node["add"].input[0] = node["conv_b"].input[0]
+    # Unrouted (what ONNX Runtime's quantiser writes), the Add shares conv_b's DQ: conv_b float.
     shared = tmp_path / "shared.int8.onnx"
-    onnx.save(model, str(shared))
+    net = tmp_path / "residual.onnx"
+    unrouted = quantize_int8(net, shared, residual_frames, route_float_consumers=False)
+    assert unrouted.rerouted_inputs == 0
+    add = next(n for n in onnx.load(str(shared)).graph.node if n.name == "add")
+    assert add.input[0].endswith("_DequantizeLinear_Output")
     assert ort_optimised_ops(shared, tmp_path).count("QLinearConv") == 2
 
 
