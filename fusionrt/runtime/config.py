@@ -295,6 +295,16 @@ def _convert(r: _Reader, params: Mapping[str, Any], table: Mapping[str, Any], ke
     return out
 
 
+def _per_sensor_ns(r: _Reader, value: Any, key: str, names: tuple[str, ...]) -> dict[str, int]:
+    """A ``{sensor: milliseconds}`` mapping as nanoseconds, every name a pipeline sensor."""
+    out: dict[str, int] = {}
+    for name, ms in r.mapping(value, key).items():
+        if name not in names:
+            raise r.error(f"{key}.{name}", f"{name!r} is not a sensor of this pipeline")
+        out[name] = round(r.number(ms, f"{key}.{name}", minimum=0) * 1_000_000)
+    return out
+
+
 def _sync(r: _Reader, value: Any, names: tuple[str, ...]) -> SyncConfig:
     d = r.mapping(value, "sync")
     policy = r.string(d.get("policy", "collector"), "sync.policy")
@@ -304,13 +314,16 @@ def _sync(r: _Reader, value: Any, names: tuple[str, ...]) -> SyncConfig:
         )
     table = _APPROX_PARAMS if policy == "approximate_time" else _COLLECTOR_PARAMS
     common = ("policy", "reference", "latest", "expected_periods_ms")
-    r.only(d, (*common, *table), "sync")
+    per_sensor = ("min_period_ms",) if policy == "collector" else ()
+    r.only(d, (*common, *table, *per_sensor), "sync")
     reference = None
     if d.get("reference") is not None:
         reference = r.string(d["reference"], "sync.reference")
         if reference not in names:
             raise r.error("sync.reference", f"{reference!r} is not a sensor of this pipeline")
     params = _convert(r, {k: v for k, v in d.items() if k in table}, table, "sync")
+    if "min_period_ms" in d:
+        params["min_period_ns"] = _per_sensor_ns(r, d["min_period_ms"], "sync.min_period_ms", names)
     latest_raw = r.mapping(d.get("latest"), "sync.latest")
     latest: dict[str, Mapping[str, Any]] = {}
     for name, spec in latest_raw.items():
@@ -322,13 +335,7 @@ def _sync(r: _Reader, value: Any, names: tuple[str, ...]) -> SyncConfig:
         spec_d = r.mapping(spec, key)
         r.only(spec_d, tuple(_LATEST_PARAMS), key)
         latest[name] = MappingProxyType(_convert(r, spec_d, _LATEST_PARAMS, key))
-    periods_raw = r.mapping(d.get("expected_periods_ms"), "sync.expected_periods_ms")
-    periods: dict[str, int] = {}
-    for name, ms in periods_raw.items():
-        key = f"sync.expected_periods_ms.{name}"
-        if name not in names:
-            raise r.error(key, f"{name!r} is not a sensor of this pipeline")
-        periods[name] = round(r.number(ms, key) * 1_000_000)
+    periods = _per_sensor_ns(r, d.get("expected_periods_ms"), "sync.expected_periods_ms", names)
     return SyncConfig(
         policy, reference, MappingProxyType(params), MappingProxyType(latest), periods
     )

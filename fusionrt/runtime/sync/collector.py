@@ -7,7 +7,9 @@ earlier message). A frame is emitted
 
 * as soon as it is **complete**: for every sensor the choice is final, because the sensor's
   stream has moved far enough past the frame stamp that no later message can be nearer (or can
-  still fall inside the tolerance window); or
+  still fall inside the tolerance window) — or, for a sensor with a ``min_period_ns`` (the least
+  spacing of its stamps, a promise about the sensor), because its next message, at least that
+  far after its last one, cannot be nearer: the frame need not wait for that message; or
 * when its **deadline** ``stamp + timeout_ns`` is reached by the virtual clock, with the best
   message found so far for each sensor and the sensors still without one marked missing.
 
@@ -96,6 +98,9 @@ class CollectorPolicy:
     ``timeout_ns <= tolerance`` the late side of the window is cut at the deadline.
     ``queue_size``: messages buffered per sensor (the oldest is dropped beyond it).
     ``emit_empty`` (fixed rate): also emit frames in which every sensor is missing.
+    ``min_period_ns``: per non-reference sensor, the least spacing of its stamps; a sensor that
+    breaks the promise may have a nearer message arrive after its frame was emitted (that
+    message then serves later frames or is dropped as too old).
 
     ``push(sensor, stamp_ns, item)`` and ``advance(now_ns)`` return the frames emitted, oldest
     first; ``flush()`` ends the input. ``on_drop(sensor, stamp_ns, item, reason, detail)`` is
@@ -113,6 +118,7 @@ class CollectorPolicy:
         timeout_ns: int = 100_000_000,
         queue_size: int = 64,
         emit_empty: bool = False,
+        min_period_ns: Mapping[str, int] | None = None,
         on_drop: _CollectorDropCallback | None = None,
     ) -> None:
         self.sensors: tuple[str, ...] = tuple(sensors)
@@ -150,6 +156,15 @@ class CollectorPolicy:
         if any(t < 0 for t in tolerances.values()):
             raise SyncConfigError(f"tolerances must be >= 0, got {tolerances}")
         self.tolerance_ns: dict[str, int] = tolerances
+        periods = dict(min_period_ns or {})
+        unknown = set(periods) - set(self.others)
+        if unknown:
+            raise SyncConfigError(
+                f"min_period_ns names sensors that are not non-reference sensors: {sorted(unknown)}"
+            )
+        if any(as_stamp(v, "min_period_ns") < 0 for v in periods.values()):
+            raise SyncConfigError(f"min_period_ns must be >= 0, got {periods}")
+        self._min_period_ns: dict[str, int] = {s: int(periods.get(s, 0)) for s in self.others}
         self._max_tolerance = max(tolerances.values(), default=0)
         self.on_drop = on_drop
         self.counters = DropCounters()
@@ -371,8 +386,15 @@ class CollectorPolicy:
                 break  # distances only grow from here
         last = self._last_seen[sensor]
         reach = frame_stamp + (best_distance if best >= 0 else tol)
-        final = last is not None and last >= reach
-        return best, final
+        if last is None:
+            return best, False
+        if last >= reach:
+            return best, True
+        # The next message comes min_period or more after the last one. From ``reach`` on it is
+        # no nearer than the best (ties go to the earlier); with no best, one at exactly
+        # ``frame_stamp + tol`` would still be inside the window.
+        period = self._min_period_ns[sensor]
+        return best, period > 0 and last + period >= reach + (best < 0)
 
     def _emit_ready(self, out: list[CollectedFrame]) -> None:
         pending = self._pending

@@ -249,6 +249,7 @@ class Synchronizer:
         timeout_ns: int = 100_000_000,
         queue_size: int = 64,
         emit_empty: bool = False,
+        min_period_ns: Mapping[str, int] | None = None,
         **options: Any,
     ) -> Synchronizer:
         """A synchroniser around a :class:`CollectorPolicy`; ``options`` as for the class."""
@@ -261,6 +262,7 @@ class Synchronizer:
             timeout_ns=timeout_ns,
             queue_size=queue_size,
             emit_empty=emit_empty,
+            min_period_ns=min_period_ns,
         )
         return cls(policy, **options)
 

@@ -29,6 +29,8 @@ def _set(data: dict, dotted: str, value: object) -> dict:
         ("sync.reference", "lidar_rear", "sync.reference"),
         ("sync.tolerance_ms", -3, "sync.tolerance_ms"),
         ("sync.latest", {"ghost": {}}, "sync.latest.ghost"),
+        ("sync.min_period_ms", {"ghost": 50}, "sync.min_period_ms.ghost"),
+        ("sync.min_period_ms", {"camera_front": -1}, "sync.min_period_ms.camera_front"),
         ("runtime.workers", 0, "runtime.workers"),
         ("runtime.infer_workers", 1.5, "runtime.infer_workers"),
         ("backend", {"name": "auto", "per_backend": [1]}, "backend.per_backend"),

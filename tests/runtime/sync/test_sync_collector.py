@@ -61,6 +61,17 @@ def test_complete_frame_is_emitted_as_soon_as_nothing_nearer_can_come() -> None:
     assert drops == []
 
 
+def test_a_min_period_completes_the_frame_without_waiting_for_the_next_message() -> None:
+    policy, _ = make(min_period_ns={"cam": 20 * MS})
+    # cam at 95 ms: its next message comes at 115 ms or later, 15 ms away, farther than 5 ms
+    frames = push_all(policy, [("lidar", 100 * MS), ("cam", 95 * MS), ("radar", 104 * MS)])
+    assert [f.stamps for f in frames] == [{"lidar": 100 * MS, "cam": 95 * MS, "radar": 104 * MS}]
+    # cam at 189 ms: a message at 209 ms would be nearer (9 ms < 11 ms), so the frame waits
+    frames = push_all(policy, [("lidar", 200 * MS), ("cam", 189 * MS), ("radar", 200 * MS)])
+    assert frames == []
+    assert [f.stamps["cam"] for f in push_all(policy, [("cam", 209 * MS)])] == [209 * MS]
+
+
 def test_message_at_or_after_the_frame_stamp_is_final_at_once() -> None:
     policy, _ = make()
     frames = push_all(policy, [("lidar", 100 * MS), ("cam", 100 * MS), ("radar", 101 * MS)])
@@ -217,6 +228,10 @@ def test_invalid_options() -> None:
         CollectorPolicy(["a", "b"], reference="a", tolerance_ns={"c": 1})
     with pytest.raises(KeyError):
         CollectorPolicy(["a", "b"], reference="a").push("zzz", 0)
+    with pytest.raises(SyncConfigError, match="min_period_ns"):
+        CollectorPolicy(["a", "b"], reference="a", min_period_ns={"a": 10})  # the reference
+    with pytest.raises(SyncConfigError, match="min_period_ns"):
+        CollectorPolicy(["a", "b"], reference="a", min_period_ns={"b": -1})
 
 
 # -- properties --------------------------------------------------------------------------
@@ -338,3 +353,26 @@ def test_collector_picks_the_nearest_message_when_input_is_in_order(case: tuple)
             best = min(window, key=lambda s: (abs(s - frame.stamp_ns), s))
             assert chosen == best
             last_used[sensor] = chosen
+
+
+@settings(max_examples=300, deadline=None)
+@given(collector_inputs())
+def test_a_kept_min_period_gives_the_same_frames_never_later(case: tuple) -> None:
+    events, options = case
+    events = sorted(set(events), key=lambda e: (e[1], e[0] != "ref", e[0]))
+    options = {**options, "queue_size": 1000}
+    periods = {}
+    for sensor in ("a", "b"):
+        stamps = [stamp for name, stamp in events if name == sensor]
+        periods[sensor] = min((b - a for a, b in itertools.pairwise(stamps)), default=1000)
+
+    def run(**extra: object) -> list[CollectedFrame]:
+        policy = CollectorPolicy(["ref", "a", "b"], **options, **extra)  # type: ignore[arg-type]
+        frames = []
+        for sensor, stamp in events:
+            frames.extend(policy.push(sensor, stamp, (sensor, stamp)))
+        return frames + policy.flush()
+
+    waiting, early = run(), run(min_period_ns=periods)
+    assert [(f.stamp_ns, f.items) for f in early] == [(f.stamp_ns, f.items) for f in waiting]
+    assert all(e.emitted_at_ns <= w.emitted_at_ns for e, w in zip(early, waiting, strict=True))
