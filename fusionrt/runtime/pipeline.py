@@ -440,6 +440,9 @@ class Pipeline:
         self.dropped: Counter[str] = Counter()
         self._drop_lock = threading.Lock()
         self._queued = 0  # frames put into the inference queue so far
+        # frames between the inference queue and the end of the sink thread: bounds memory even
+        # while one inference thread is slow and the sink holds the frames that overtook it
+        self._slots = threading.Semaphore(self.queue_size + self.infer_workers)
         self.missing: Counter[str] = Counter()
         self._gt: dict[int, GroundTruthBoxes] = {}
         self._gt_lock = threading.Lock()
@@ -607,6 +610,13 @@ class Pipeline:
             self._gt[gt.stamp_ns] = gt
 
     def _submit(self, job: _Job, infer_q: queue.Queue[Any]) -> None:
+        """Queue a frame for inference, holding one of the in-flight slots until the sink
+        thread is done with it (blocking in replay mode; dropping it in real-time mode)."""
+        if not self.options.realtime:
+            self._slots.acquire()
+        elif not self._slots.acquire(blocking=False):
+            self._drop(job, "queue_full")
+            return
         job.seq = self._queued
         if not self.options.realtime:
             infer_q.put(job)
@@ -614,6 +624,7 @@ class Pipeline:
             try:
                 infer_q.put_nowait(job)
             except queue.Full:
+                self._slots.release()
                 self._drop(job, "queue_full")
                 return
         self._queued += 1
@@ -628,17 +639,20 @@ class Pipeline:
     def _infer_loop(
         self, engine: Engine, infer_q: queue.Queue[Any], sink_q: queue.Queue[Any]
     ) -> None:
-        """One inference thread with its own engine; several take frames from one queue."""
+        """One inference thread with its own engine; several take frames from one queue.
+
+        Every frame goes on to the sink thread, inferred or not (dropped at the deadline, or
+        after an error), so that it can keep the order and free the frame's slot.
+        """
         try:
             while (job := infer_q.get()) is not _END:
-                if self._error is None:
-                    self._infer(engine, job)
-                    sink_q.put(job)  # dropped ones too: the sink thread keeps the order
-        except BaseException as exc:  # surfaced by run(); the other stages drain and stop
-            self._error = exc
-            self._stop.set()
-            while infer_q.get() is not _END:
-                pass
+                try:
+                    if self._error is None:
+                        self._infer(engine, job)
+                except BaseException as exc:  # surfaced by run(); the other stages drain
+                    self._error = exc
+                    self._stop.set()
+                sink_q.put(job)
         finally:
             sink_q.put(_END)
 
@@ -665,7 +679,7 @@ class Pipeline:
 
     def _sink_loop(self, sink_q: queue.Queue[Any], results: list[Detections]) -> None:
         """Write frames in queue order: inference threads may finish them out of order, so
-        early ones wait in ``pending`` (at most one per inference thread, and the queue)."""
+        early ones wait in ``pending`` (bounded by the in-flight slots, ``_slots``)."""
         pending: dict[int, _Job] = {}
         next_seq = 0
         ends = 0
@@ -674,21 +688,18 @@ class Pipeline:
             if item is _END:
                 ends += 1
                 continue
-            if self._error is not None:
-                continue
             pending[item.seq] = item
             while next_seq in pending:
                 job = pending.pop(next_seq)
                 next_seq += 1
-                if job.detections is None:
-                    continue
                 try:
-                    self._write(job, results)
-                except BaseException as exc:  # surfaced by run(); the loop drains the queue
+                    if self._error is None and job.detections is not None:
+                        self._write(job, results)
+                except BaseException as exc:  # surfaced by run(); later frames are skipped
                     self._error = exc
                     self._stop.set()
-                    pending.clear()
-                    break
+                finally:
+                    self._slots.release()
 
     def _write(self, job: _Job, results: list[Detections]) -> None:
         assert job.detections is not None

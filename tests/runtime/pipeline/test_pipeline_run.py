@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +186,84 @@ def test_a_truncated_bag_is_reported_and_what_remains_replays(tmp_path, drive, r
     truncated = [f for f in observer.faults if f[1] == "truncated"]
     assert len(truncated) == 1
     assert sum(n for (_, reason), n in result.faults.items() if reason == "truncated") == 1
+
+
+class CountingSink:
+    """Counts the frames written; raises on frame ``fail_at`` if given."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.written = 0
+        self.fail_at = fail_at
+
+    def write(self, frame, detections, timings_ms) -> None:
+        if self.written == self.fail_at:
+            raise RuntimeError("disk full")
+        self.written += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _run_in_thread(pipeline: Pipeline, timeout_s: float = 120.0):
+    """Run in a thread so that a deadlock fails the test instead of hanging it."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = pipeline.run()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), "the pipeline did not stop"
+    return outcome
+
+
+def test_a_stalled_inference_thread_keeps_frames_in_flight_bounded(tmp_path, drive):
+    config = load_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_dict(queue_size=2)))
+    sink = CountingSink()
+    pipeline = Pipeline(config, drive, _fresh(), RunOptions(infer_workers=2), sinks=[sink])
+    slow, infer = pipeline.engines[0], pipeline.engines[0].infer
+    calls = itertools.count()
+
+    def stall_once(feed):
+        if next(calls) == 0:
+            time.sleep(0.5)  # the other thread could run through the drive meanwhile
+        return infer(feed)
+
+    slow.infer = stall_once
+    in_flight = []
+    submit = pipeline._submit
+
+    def watched_submit(job, infer_q):
+        submit(job, infer_q)
+        in_flight.append(pipeline._queued - sink.written)
+
+    pipeline._submit = watched_submit
+    result = _run_in_thread(pipeline)["result"]
+    assert result.frames == sink.written >= 15
+    assert max(in_flight) <= 2 + 2  # queue_size + infer_workers
+    stamps = [d.stamp_ns for d in result.detections]
+    assert stamps == sorted(stamps)
+
+
+@pytest.mark.parametrize("where", ["sink", "engine"])
+def test_an_error_mid_run_stops_every_thread_and_is_raised(tmp_path, drive, where):
+    config = load_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_dict()))
+    sink = CountingSink(fail_at=5 if where == "sink" else None)
+    pipeline = Pipeline(config, drive, _fresh(), RunOptions(infer_workers=2), sinks=[sink])
+    if where == "engine":
+        engine, infer = pipeline.engines[1], pipeline.engines[1].infer
+        calls = itertools.count()
+
+        def fail_third(feed):
+            if next(calls) == 2:
+                raise RuntimeError("CUDA error: an illegal memory access")
+            return infer(feed)
+
+        engine.infer = fail_third
+    outcome = _run_in_thread(pipeline)
+    assert isinstance(outcome.get("error"), RuntimeError)
+    assert sink.written < 15  # the run stopped early
