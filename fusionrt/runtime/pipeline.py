@@ -59,7 +59,7 @@ from fusionrt.runtime.assembly import (
 from fusionrt.runtime.components import Model, Sink, Source
 from fusionrt.runtime.config import PipelineConfig
 from fusionrt.runtime.engines.base import Engine
-from fusionrt.runtime.engines.selection import open_engine
+from fusionrt.runtime.engines.selection import open_engine, resolve_backend
 from fusionrt.runtime.errors import ConfigError, FusionError, PluginError
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
@@ -413,6 +413,14 @@ class Pipeline:
                 workers=self.workers,
                 infer_workers=self.infer_workers,
             )
+        for name in config.backend.per_backend:
+            try:
+                resolve_backend(name, registry)
+            except FusionError as exc:
+                self.source.close()
+                raise ConfigError(
+                    exc.message, file=str(config.path), key=f"backend.per_backend.{name}"
+                ) from None
         source = network()
         self.engines: list[Engine] = []
         try:

@@ -78,6 +78,11 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
         ("sensors.camera_front.options", {"jpeg_reduction": 3}, "sensors.camera_front.options"),
         ("model.name", "nonexistent", "model.name"),
         ("sinks", [{"name": "printer"}], "sinks[0].name"),
+        (
+            "backend",
+            {"name": "auto", "per_backend": {"onnxrutime": {}}},
+            "backend.per_backend.onnxrutime",
+        ),
     ],
 )
 def test_unknown_components_name_the_key(tmp_path, drive, registry, dotted, value, key):  # noqa: PLR0917
