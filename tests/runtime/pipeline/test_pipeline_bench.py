@@ -20,6 +20,8 @@ def test_bench_reports_the_four_figures(tmp_path, drive, registry):
     assert overhead["ratio"] == pytest.approx(cpu_ratio, rel=0.02)
     serial = results["b_pipelined_vs_serial"]
     assert serial["speedup"] > 0 and serial["pipelined_wall_s"] > 0
+    plain = serial["serial_backend_defaults_wall_s"] / serial["pipelined_wall_s"]
+    assert serial["speedup_vs_serial_backend_defaults"] == pytest.approx(plain, rel=0.01)
     realtime = results["c_realtime_factor"]
     # drive_s and wall_s are rounded to 1 ms: allow for that in the ratio
     rounding = 0.0005 / realtime["wall_s"] + 0.0005 / realtime["drive_s"]
@@ -27,4 +29,7 @@ def test_bench_reports_the_four_figures(tmp_path, drive, registry):
     assert realtime["factor"] == pytest.approx(expected, rel=rounding + 1e-3)
     jitter = results["d_jitter"]
     assert math.isfinite(jitter["p99_over_p50"]) and jitter["p99_over_p50"] >= 1.0
+    # processing is end to end less the synchroniser's hold: never longer
+    assert 0 < jitter["processing"]["p50_ms"] <= jitter["end_to_end"]["p50_ms"]
+    assert jitter["processing"]["max_ms"] <= jitter["end_to_end"]["max_ms"]
     assert len(results["samples_ms"]["infer"]) == 8
