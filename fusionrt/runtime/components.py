@@ -91,7 +91,11 @@ class Model(ABC):
 
     @abstractmethod
     def postprocess(self, outputs: Mapping[str, np.ndarray], stamp_ns: int) -> Detections:
-        """Turn network outputs into detections in the ego frame."""
+        """Turn network outputs into detections in the ego frame.
+
+        With ``runtime.infer_workers`` > 1 this and :meth:`make_feed` run on several threads
+        at once: keep no state between calls.
+        """
 
     def make_feed(
         self, tensors: Mapping[str, np.ndarray], present: Mapping[str, bool]
