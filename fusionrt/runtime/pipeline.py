@@ -389,6 +389,7 @@ class Pipeline:
         self.synchronizer = front.assembler.synchronizer
         self.context = front.assembler.context
         self.assembler = front.assembler
+        self.engines: list[Engine] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
         self._group_locks = {id(g): threading.Lock() for g in self.assembler.groups}
         bad_log = getattr(self.source, "bad", None)  # recorded sources report what they skip
@@ -398,6 +399,7 @@ class Pipeline:
             bad_log.callback = self._bad_record
         network = getattr(self.model, "network_source", None)
         if network is None:
+            self._abandon()
             raise ConfigError(
                 f"model {config.model.name!r} has no network_source()",
                 file=str(config.path),
@@ -407,7 +409,7 @@ class Pipeline:
         self.infer_workers = options.infer_workers or config.runtime.infer_workers
         self.workers = options.workers or config.runtime.workers
         if self.infer_workers < 1 or self.workers < 1:
-            self.source.close()
+            self._abandon()
             raise ConfigError(
                 "workers and infer_workers must be at least 1",
                 workers=self.workers,
@@ -417,12 +419,11 @@ class Pipeline:
             try:
                 resolve_backend(name, registry)
             except FusionError as exc:
-                self.source.close()
+                self._abandon()
                 raise ConfigError(
                     exc.message, file=str(config.path), key=f"backend.per_backend.{name}"
                 ) from None
         source = network()
-        self.engines: list[Engine] = []
         try:
             for _ in range(self.infer_workers):
                 self.engines.append(
@@ -435,13 +436,15 @@ class Pipeline:
                     )
                 )
         except BaseException:
-            for engine in self.engines:
-                engine.close()
-            self.source.close()
+            self._abandon()
             raise
         self.engine = self.engines[0]
         self.out_dir = options.out_dir or Path("out")
-        self.sinks = list(sinks) if sinks is not None else self._sinks()
+        try:
+            self.sinks = list(sinks) if sinks is not None else self._sinks()
+        except BaseException:
+            self._abandon()
+            raise
         self.queue_size = config.runtime.queue_size
         self.deadline_ns = int(config.runtime.deadline_ms * _NS_PER_MS)
         self.recorder = LatencyRecorder()
@@ -460,6 +463,12 @@ class Pipeline:
         self._arrivals: dict[tuple[str, int], tuple[int, int, str]] = {}
         self._first_frame_at: float | None = None
         self.replay_stats: Any = None
+
+    def _abandon(self) -> None:
+        """Close what the constructor opened before it failed (engines, source)."""
+        for engine in self.engines:
+            engine.close()
+        self.source.close()
 
     def _component(self, kind: str, name: str, key: str) -> Any:
         try:
