@@ -23,10 +23,10 @@ import statistics
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name, package_version
 
 from fusionrt.runtime.engines import sample_net
 from fusionrt.runtime.engines.base import Engine, NetworkSource
@@ -55,23 +55,6 @@ def summarise(samples_ms: list[float]) -> dict:
         "mean_ms": round(statistics.fmean(samples), 3),
         "iterations": len(samples),
     }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             "threads": threads,
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "onnxruntime": version("onnxruntime"),
-            "torch": version("torch"),
-            "tensorrt": version("tensorrt"),
+            "onnxruntime": package_version("onnxruntime"),
+            "torch": package_version("torch"),
+            "tensorrt": package_version("tensorrt"),
         },
         "results": results,
         "int8_float_nodes": HEAD_OUTPUT_CONVS,

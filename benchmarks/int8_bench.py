@@ -45,11 +45,11 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name, package_version
 from timing import summarise, time_interleaved
 
 from fusionrt.plugins.models.reference.eval.cli import evaluate
@@ -165,23 +165,6 @@ EXPLORE = (
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def prepare_drives(cache: Path) -> tuple[list[Path], Path]:
@@ -386,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "onnxruntime": version("onnxruntime"),
-            "torch": version("torch"),
+            "onnxruntime": package_version("onnxruntime"),
+            "torch": package_version("torch"),
         },
         "calibration": {
             "drive": str(calibration_drive),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name
 
 from fusionrt.runtime.messages import SensorMessage
 from fusionrt.runtime.sync import (
@@ -212,16 +213,6 @@ def cases(
     }
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="simulated drive length")
@@ -268,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
         "implementation": platform.python_implementation(),
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "drive": {
             "seconds": args.seconds,
