@@ -322,18 +322,26 @@ def test_collector_never_blocks_past_deadline_never_goes_back(case: tuple) -> No
     assert set(used_items) | set(drops) == set(range(len(events)))
 
 
+def in_stamp_order(events: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The distinct events in stamp order (ties: reference first): input without noise."""
+    return sorted(set(events), key=lambda e: (e[1], e[0] != "ref", e[0]))
+
+
+def collect(events: list[tuple[str, int]], options: dict, **extra: object) -> list[CollectedFrame]:
+    """Every frame of ``events`` (items are ``(sensor, stamp)``), queues large enough."""
+    policy = CollectorPolicy(["ref", "a", "b"], **{**options, "queue_size": 1000, **extra})
+    frames = []
+    for sensor, stamp in events:
+        frames.extend(policy.push(sensor, stamp, (sensor, stamp)))
+    return frames + policy.flush()
+
+
 @settings(max_examples=300, deadline=None)
 @given(collector_inputs())
 def test_collector_picks_the_nearest_message_when_input_is_in_order(case: tuple) -> None:
     events, options = case
-    # In stamp order (ties: reference first), no noise, queues large enough.
-    events = sorted(set(events), key=lambda e: (e[1], e[0] != "ref", e[0]))
-    options = {**options, "queue_size": 1000}
-    policy = CollectorPolicy(["ref", "a", "b"], **options)
-    frames = []
-    for sensor, stamp in events:
-        frames.extend(policy.push(sensor, stamp, (sensor, stamp)))
-    frames.extend(policy.flush())
+    events = in_stamp_order(events)
+    frames = collect(events, options)
     tolerance = options["tolerance_ns"]
     last_used = {"a": -1, "b": -1}
     for frame in frames:
@@ -359,20 +367,11 @@ def test_collector_picks_the_nearest_message_when_input_is_in_order(case: tuple)
 @given(collector_inputs())
 def test_a_kept_min_period_gives_the_same_frames_never_later(case: tuple) -> None:
     events, options = case
-    events = sorted(set(events), key=lambda e: (e[1], e[0] != "ref", e[0]))
-    options = {**options, "queue_size": 1000}
+    events = in_stamp_order(events)
     periods = {}
     for sensor in ("a", "b"):
         stamps = [stamp for name, stamp in events if name == sensor]
         periods[sensor] = min((b - a for a, b in itertools.pairwise(stamps)), default=1000)
-
-    def run(**extra: object) -> list[CollectedFrame]:
-        policy = CollectorPolicy(["ref", "a", "b"], **options, **extra)  # type: ignore[arg-type]
-        frames = []
-        for sensor, stamp in events:
-            frames.extend(policy.push(sensor, stamp, (sensor, stamp)))
-        return frames + policy.flush()
-
-    waiting, early = run(), run(min_period_ns=periods)
+    waiting, early = collect(events, options), collect(events, options, min_period_ns=periods)
     assert [(f.stamp_ns, f.items) for f in early] == [(f.stamp_ns, f.items) for f in waiting]
     assert all(e.emitted_at_ns <= w.emitted_at_ns for e, w in zip(early, waiting, strict=True))
