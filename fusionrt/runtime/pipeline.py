@@ -386,8 +386,6 @@ class Pipeline:
         self.sensors = front.sensors
         self.source = front.source
         self.rig = front.rig
-        self.synchronizer = front.assembler.synchronizer
-        self.context = front.assembler.context
         self.assembler = front.assembler
         self.engines: list[Engine] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
@@ -573,7 +571,7 @@ class Pipeline:
         formed = 0
         gt_topic = self.config.ground_truth_topic
         by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
-        offsets = self.synchronizer.time_offsets_ns
+        offsets = self.assembler.synchronizer.time_offsets_ns
         records = self._records()
         try:
             for record in records:
