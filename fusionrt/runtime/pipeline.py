@@ -216,13 +216,20 @@ def open_source(path: Path, registry: Registry, topics: Sequence[str]) -> Source
     return source
 
 
+def _component_class(
+    registry: Registry, config: PipelineConfig, kind: str, name: str, key: str
+) -> Any:
+    """The class registered as ``kind`` ``name``; a ConfigError at ``key`` if there is none."""
+    try:
+        return registry.component(kind, name).cls
+    except PluginError as exc:
+        raise ConfigError(str(exc), file=str(config.path), key=key) from None
+
+
 def _sensor(registry: Registry, config: PipelineConfig, index: int) -> Sensor:
     sc = config.sensors[index]
     key = f"sensors.{sc.name}"
-    try:
-        cls = registry.component("sensor", sc.plugin).cls
-    except PluginError as exc:
-        raise ConfigError(str(exc), file=str(config.path), key=f"{key}.plugin") from None
+    cls = _component_class(registry, config, "sensor", sc.plugin, f"{key}.plugin")
     try:
         sensor: Sensor = cls(sc.name, sc.topics[0], **dict(sc.options))
     except FusionError as exc:
@@ -314,10 +321,7 @@ def build_front_end(
     """
     register_config_plugins(registry, config)
     sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
-    try:
-        model_cls = registry.component("model", config.model.name).cls
-    except PluginError as exc:
-        raise ConfigError(str(exc), file=str(config.path), key="model.name") from None
+    model_cls = _component_class(registry, config, "model", config.model.name, "model.name")
     try:
         model: Model = model_cls(**dict(config.model.options))
     except (FusionError, TypeError) as exc:
@@ -468,16 +472,12 @@ class Pipeline:
             engine.close()
         self.source.close()
 
-    def _component(self, kind: str, name: str, key: str) -> Any:
-        try:
-            return self.registry.component(kind, name).cls
-        except PluginError as exc:
-            raise ConfigError(str(exc), file=str(self.config.path), key=key) from None
-
     def _sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
         for index, sc in enumerate(self.config.sinks):
-            cls = self._component("sink", sc.name, f"sinks[{index}].name")
+            cls = _component_class(
+                self.registry, self.config, "sink", sc.name, f"sinks[{index}].name"
+            )
             try:
                 sinks.append(cls(out_dir=self.out_dir, **dict(sc.options)))
             except (FusionError, TypeError) as exc:
