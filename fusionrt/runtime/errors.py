@@ -52,6 +52,19 @@ class EngineError(FusionError):
     """An inference engine could not be built, loaded or run."""
 
 
+class SourceError(FusionError):
+    """A drive or live input cannot give the run what it needs (names the path or topic)."""
+
+
+class SinkError(FusionError):
+    """A sink could not write its output (names the sink and the file)."""
+
+
+class StampError(DecodeError):
+    """A message's own stamp is impossible (nanoseconds >= 10**9, before the epoch...): the
+    message is dropped as ``implausible_stamp`` (names sensor, topic, file, offset)."""
+
+
 __all__ = [
     "CalibrationError",
     "ConfigError",
@@ -59,4 +72,7 @@ __all__ = [
     "EngineError",
     "FusionError",
     "PluginError",
+    "SinkError",
+    "SourceError",
+    "StampError",
 ]
