@@ -181,7 +181,7 @@ def _pipeline_stage_sum_ms(result: RunResult) -> float:
 
     Decode and sync are per message, so their totals are spread over the frames.
     """
-    totals: Mapping[str, list[int]] = result.recorder.samples_ns()
+    totals: Mapping[str, int] = result.recorder.totals_ns()
     skip = {"end_to_end", "sync_wait", "sync_hold", "sink"}
-    total_ns = sum(sum(samples) for stage, samples in totals.items() if stage not in skip)
+    total_ns = sum(total for stage, total in totals.items() if stage not in skip)
     return total_ns / 1e6 / max(result.frames, 1)
