@@ -55,38 +55,44 @@ class FrameResult:
     gt_labels: np.ndarray  # G
 
 
+def match_frame(
+    frame: FrameResult, label: int, threshold_m: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scores and TP flags of ``frame``'s predictions of ``label`` (score order, stable) and
+    its number of ground-truth boxes of that class.
+
+    Greedy matching never crosses frames, so matching each frame on its own in score order
+    gives exactly the flags of matching all frames' predictions in one global score order.
+    """
+    mine = frame.pred_labels == label
+    scores = frame.pred_scores[mine]
+    xy = frame.pred_xy[mine]
+    gt = frame.gt_xy[frame.gt_labels == label]
+    order = np.argsort(-scores, kind="stable")
+    tp = np.zeros(len(order), bool)
+    if len(gt):
+        taken = np.zeros(len(gt), bool)
+        for rank, p in enumerate(order.tolist()):
+            distances = np.hypot(*(gt - xy[p]).T)
+            distances[taken] = np.inf
+            best = int(np.argmin(distances))
+            if distances[best] < threshold_m:
+                taken[best] = True
+                tp[rank] = True
+    return scores[order], tp, len(gt)
+
+
 def match_class(
     frames: Sequence[FrameResult], label: int, threshold_m: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Scores and TP flags of every prediction of ``label`` (sorted by score), and #ground truth."""
-    scores, frame_ids, xy = [], [], []
-    gt_by_frame = []
-    num_gt = 0
-    for f, frame in enumerate(frames):
-        mine = frame.pred_labels == label
-        scores.append(frame.pred_scores[mine])
-        xy.append(frame.pred_xy[mine])
-        frame_ids.append(np.full(int(mine.sum()), f))
-        gt = frame.gt_xy[frame.gt_labels == label]
-        gt_by_frame.append(gt)
-        num_gt += len(gt)
-    all_scores = np.concatenate(scores) if scores else np.zeros(0)
-    all_xy = np.concatenate(xy) if xy else np.zeros((0, 2))
-    all_frames = np.concatenate(frame_ids) if frame_ids else np.zeros(0, int)
-    order = np.argsort(-all_scores, kind="stable")
-    taken = [np.zeros(len(g), bool) for g in gt_by_frame]
-    tp = np.zeros(len(order), bool)
-    for rank, p in enumerate(order.tolist()):
-        gt = gt_by_frame[all_frames[p]]
-        if len(gt) == 0:
-            continue
-        distances = np.hypot(*(gt - all_xy[p]).T)
-        distances[taken[all_frames[p]]] = np.inf
-        best = int(np.argmin(distances))
-        if distances[best] < threshold_m:
-            taken[all_frames[p]][best] = True
-            tp[rank] = True
-    return all_scores[order], tp, num_gt
+    matched = [match_frame(frame, label, threshold_m) for frame in frames]
+    if not matched:
+        return np.zeros(0), np.zeros(0, bool), 0
+    scores = np.concatenate([m[0] for m in matched])
+    tp = np.concatenate([m[1] for m in matched])
+    order = np.argsort(-scores, kind="stable")
+    return scores[order], tp[order], sum(m[2] for m in matched)
 
 
 def average_precision(tp: np.ndarray, num_gt: int) -> float:
@@ -128,25 +134,70 @@ def _clean(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 4)
 
 
+class MapAccumulator:
+    """nuScenes-style mAP computed as frames arrive, keeping only what AP needs.
+
+    Each :meth:`add` matches one frame (see :func:`match_frame`) and keeps, per class and
+    threshold, its predictions' scores and TP flags (a few bytes per prediction) and the
+    ground-truth count; the frames themselves are not kept, so a run of hours evaluates in
+    small memory. :meth:`report` equals :func:`mean_average_precision` over the same frames.
+    """
+
+    def __init__(
+        self,
+        class_names: Sequence[str] = CLASS_NAMES,
+        thresholds_m: Sequence[float] = DISTANCE_THRESHOLDS_M,
+    ) -> None:
+        self.class_names = tuple(class_names)
+        self.thresholds_m = tuple(thresholds_m)
+        self.frames = 0
+        keys = [(c, t) for c in range(len(self.class_names)) for t in self.thresholds_m]
+        self._scores: dict[tuple[int, float], list[np.ndarray]] = {k: [] for k in keys}
+        self._tp: dict[tuple[int, float], list[np.ndarray]] = {k: [] for k in keys}
+        self._num_gt = [0] * len(self.class_names)
+
+    def add(self, frame: FrameResult) -> None:
+        """Match one frame and keep its scores and TP flags."""
+        self.frames += 1
+        for label in range(len(self.class_names)):
+            for threshold in self.thresholds_m:
+                scores, tp, num_gt = match_frame(frame, label, threshold)
+                if len(scores):
+                    self._scores[label, threshold].append(scores.astype(np.float32))
+                    self._tp[label, threshold].append(tp)
+            self._num_gt[label] += num_gt
+
+    def report(self) -> MapReport:
+        """AP per class and threshold, mAP per class and overall, over the frames added."""
+        report = MapReport(frames=self.frames)
+        per_class = []
+        for label, name in enumerate(self.class_names):
+            num_gt = self._num_gt[label]
+            aps = []
+            for threshold in self.thresholds_m:
+                parts = self._scores[label, threshold]
+                scores = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+                tp = np.concatenate(self._tp[label, threshold]) if parts else np.zeros(0, bool)
+                aps.append(average_precision(tp[np.argsort(-scores, kind="stable")], num_gt))
+            report.ap[name] = {
+                f"{t:g}m": _clean(a) for t, a in zip(self.thresholds_m, aps, strict=True)
+            }
+            class_map = float(np.mean(aps)) if num_gt else float("nan")
+            report.map[name] = _clean(class_map)
+            report.ground_truth[name] = num_gt
+            per_class.append(class_map)
+        valid = [v for v in per_class if not np.isnan(v)]
+        report.map["overall"] = round(float(np.mean(valid)), 4) if valid else None
+        return report
+
+
 def mean_average_precision(
     frames: Sequence[FrameResult],
     class_names: Sequence[str] = CLASS_NAMES,
     thresholds_m: Sequence[float] = DISTANCE_THRESHOLDS_M,
 ) -> MapReport:
     """nuScenes-style mAP over ``frames`` (see the module docstring)."""
-    report = MapReport(frames=len(frames))
-    per_class = []
-    for label, name in enumerate(class_names):
-        aps = []
-        num_gt = 0
-        for threshold in thresholds_m:
-            _, tp, num_gt = match_class(frames, label, threshold)
-            aps.append(average_precision(tp, num_gt))
-        report.ap[name] = {f"{t:g}m": _clean(a) for t, a in zip(thresholds_m, aps, strict=True)}
-        class_map = float(np.mean(aps)) if num_gt else float("nan")
-        report.map[name] = _clean(class_map)
-        report.ground_truth[name] = num_gt
-        per_class.append(class_map)
-    valid = [v for v in per_class if not np.isnan(v)]
-    report.map["overall"] = round(float(np.mean(valid)), 4) if valid else None
-    return report
+    accumulator = MapAccumulator(class_names, thresholds_m)
+    for frame in frames:
+        accumulator.add(frame)
+    return accumulator.report()

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from fusionrt.runtime.evaluation import (
     FrameResult,
+    MapAccumulator,
     average_precision,
     match_class,
     mean_average_precision,
@@ -88,3 +89,61 @@ def test_map_is_bounded_and_invariant_to_frame_order_and_score_scale(
     assert reordered == overall == mean_average_precision(scaled).map["overall"]
     if false_positives == 0:  # every prediction is within 0.2·√2 m of its own box
         assert report.ap["car"]["0.5m"] == 1.0
+
+
+def _global_greedy_tp(frames, label, threshold):
+    """The definition: every prediction of ``label`` over all frames in one score order,
+    each matched to the nearest free ground truth of its own frame."""
+    preds = [
+        (float(score), f, xy)
+        for f, frame in enumerate(frames)
+        for xy, score, lab in zip(frame.pred_xy, frame.pred_scores, frame.pred_labels, strict=True)
+        if lab == label
+    ]
+    preds.sort(key=lambda p: -p[0])  # stable: frame order, then position, among equal scores
+    free = [list(frame.gt_xy[frame.gt_labels == label]) for frame in frames]
+    tp = []
+    for _, f, xy in preds:
+        best = min(
+            range(len(free[f])),
+            key=lambda i: float(np.hypot(*(free[f][i] - xy))),
+            default=None,
+        )
+        hit = best is not None and float(np.hypot(*(free[f][best] - xy))) < threshold
+        if hit:
+            free[f][best] = np.array([np.inf, np.inf])
+        tp.append(hit)
+    return np.array(tp, bool)
+
+
+@st.composite
+def _frames(draw):
+    frames = []
+    for _ in range(draw(st.integers(1, 6))):
+        n_gt, n_pred = draw(st.integers(0, 4)), draw(st.integers(0, 6))
+        coords = st.floats(-5, 5, allow_nan=False).map(lambda v: round(v, 1))
+        gt = np.array([[draw(coords), draw(coords)] for _ in range(n_gt)]).reshape(-1, 2)
+        pred = np.array([[draw(coords), draw(coords)] for _ in range(n_pred)]).reshape(-1, 2)
+        scores = np.array([draw(st.sampled_from([0.2, 0.5, 0.9])) for _ in range(n_pred)])
+        frames.append(
+            FrameResult(
+                pred,
+                np.array([draw(st.integers(0, 1)) for _ in range(n_pred)], np.int64),
+                scores.astype(np.float32),
+                gt,
+                np.array([draw(st.integers(0, 1)) for _ in range(n_gt)], np.int64),
+            )
+        )
+    return frames
+
+
+@given(_frames(), st.sampled_from([0.5, 1.0, 4.0]))
+@settings(max_examples=200, deadline=None)
+def test_streaming_matches_equal_the_global_greedy_definition(frames, threshold):
+    for label in (0, 1):
+        _, tp, _ = match_class(frames, label, threshold)
+        assert tp.tolist() == _global_greedy_tp(frames, label, threshold).tolist()
+    streamed = MapAccumulator(("a", "b"))
+    for frame in frames:
+        streamed.add(frame)
+    assert streamed.report().to_dict() == mean_average_precision(frames, ("a", "b")).to_dict()
