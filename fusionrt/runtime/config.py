@@ -19,7 +19,8 @@ A pipeline file names what a run is made of (see ``examples/pipelines/sample.yam
       per_backend: {onnxruntime: {intra_op_threads: 1}}   # only when that backend runs
     sinks: [{name: jsonl}, {name: mcap}, {name: video, options: {png: false}}]
     ground_truth: {topic: /ground_truth/actors}   # optional: evaluate against it
-    runtime: {workers: 2, infer_workers: 1, queue_size: 4, deadline_ms: 150}
+    runtime: {workers: 2, infer_workers: 1, queue_size: 4, deadline_ms: 150,
+              plugin_timeout_ms: 5000, quarantine_after: 3}
 
 Every error is a :class:`ConfigError` naming the file and the key path
 (``sensors.cam_front.topic``). In the ``options`` of sensors, the model, the backend and sinks,
@@ -104,13 +105,18 @@ class RuntimeConfig:
     inference threads, each with its own engine instance (frames are inferred concurrently and
     written in order); ``queue_size``: frames in flight between stages (bounds memory);
     ``deadline_ms``: in real-time mode, a frame older than this (since its newest message
-    arrived) when inference could start is dropped.
+    arrived) when inference could start is dropped. ``plugin_timeout_ms``: the most a sensor
+    plugin's ``decode`` or ``preprocess`` call may take; a call past it is abandoned (its
+    message or frame loses that sensor, reported ``timeout``), and after ``quarantine_after``
+    such timeouts the sensor is no longer called for the rest of the run.
     """
 
     workers: int = 2
     infer_workers: int = 1
     queue_size: int = 4
     deadline_ms: float = 200.0
+    plugin_timeout_ms: float = 5000.0
+    quarantine_after: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +378,18 @@ def _backend(r: _Reader, value: Any) -> BackendConfig:
 
 def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
     d = r.mapping(value, "runtime")
-    r.only(d, ("workers", "infer_workers", "queue_size", "deadline_ms"), "runtime")
+    r.only(
+        d,
+        (
+            "workers",
+            "infer_workers",
+            "queue_size",
+            "deadline_ms",
+            "plugin_timeout_ms",
+            "quarantine_after",
+        ),
+        "runtime",
+    )
     defaults = RuntimeConfig()
     return RuntimeConfig(
         workers=r.number(
@@ -389,5 +406,18 @@ def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
         ),
         deadline_ms=float(
             r.number(d.get("deadline_ms", defaults.deadline_ms), "runtime.deadline_ms", minimum=1)
+        ),
+        plugin_timeout_ms=float(
+            r.number(
+                d.get("plugin_timeout_ms", defaults.plugin_timeout_ms),
+                "runtime.plugin_timeout_ms",
+                minimum=1,
+            )
+        ),
+        quarantine_after=r.number(
+            d.get("quarantine_after", defaults.quarantine_after),
+            "runtime.quarantine_after",
+            minimum=1,
+            integer=True,
         ),
     )
