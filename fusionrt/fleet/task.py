@@ -40,21 +40,16 @@ from fusionrt.runtime.config import PipelineConfig, load_pipeline, pipeline_from
 from fusionrt.runtime.engines.cache import default_cache_dir
 from fusionrt.runtime.engines.selection import open_engine
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.front_end import open_source, register_config_plugins
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
-from fusionrt.runtime.pipeline import (
-    GroundTruthBoxes,
-    Pipeline,
-    RunOptions,
-    RunResult,
-    open_source,
-    register_config_plugins,
-)
+from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.report import MAP_KEYS
 from fusionrt.runtime.run_cli import evaluate
+from fusionrt.runtime.truth import GroundTruthBoxes
 
 _STAGE_PERCENTILES = (50, 99)
 
@@ -225,7 +220,9 @@ def replay_chunk(
     registry = spec.registry()
     timings = _FrameTimings()
     registry.register(timings, PluginInfo("fleet-frame-timings", "fusionrt", ""))
-    options = RunOptions(backend=spec.backend, workers=spec.workers, progress=False)
+    options = RunOptions(
+        backend=spec.backend, workers=spec.workers, progress=False, keep_results=True
+    )
     with FileLock(engine_lock_path(spec, config)):
         pipeline = WindowedPipeline(
             config, Path(drive_path), registry, options, sinks=[], window=window

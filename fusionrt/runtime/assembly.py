@@ -6,13 +6,18 @@ model inputs from a recording, such as the reference model's dataset builder. Ev
 is deterministic: the same records give the same feeds.
 
 Faults never stop the assembly: an undecodable record, a plugin that raises in ``decode`` or
-``preprocess``, a message the synchroniser drops — each is reported once through ``on_fault``
-(the signature of the ``fusionrt_sensor_fault`` hook) and counted; the sensor is then missing
-from that frame (zeros plus a 0 in the model's modality mask), and the assembly goes on.
+``preprocess``, a ``preprocess`` result that breaks the sensor's declared tensor specs (wrong
+shape or dtype: ``bad_tensor``) or holds NaN / infinity (``nonfinite_input``), a message the
+synchroniser drops — each is reported once through ``on_fault`` (the signature of the
+``fusionrt_sensor_fault`` hook) and counted; the sensor is then missing from that frame (zeros
+plus a 0 in the model's modality mask), and the assembly goes on. A sensor named in
+:attr:`FrameAssembler.quarantined` (the pipeline puts there a plugin that kept hanging) is not
+called any more: its records are counted as ``quarantined``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusionrt.runtime.errors import ConfigError, DecodeError
-from fusionrt.runtime.messages import Frame, RawRecord, SensorMessage
+from fusionrt.runtime.messages import Frame, RawRecord, SensorMessage, TensorSpec
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.sensor import PreprocessContext, Sensor
 from fusionrt.runtime.sync import Synchronizer
@@ -122,7 +127,13 @@ class FrameAssembler:
         self.recorder = recorder or LatencyRecorder(enabled=False)
         self.faults: Counter[tuple[str, str]] = Counter()
         self.unrouted_topics: Counter[str] = Counter()
+        self.quarantined: set[str] = set()
+        self._specs = {id(g): self._group_specs(g) for g in self.groups}
         synchronizer.on_drop = self._sync_dropped
+
+    def _group_specs(self, group: PreprocessGroup) -> dict[str, TensorSpec]:
+        specs = group.bindings[0].sensor.tensor_specs(self.context)
+        return {spec.name: spec for spec in specs}
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -143,6 +154,9 @@ class FrameAssembler:
         if binding is None:
             self.unrouted_topics[record.topic] += 1
             return None
+        if binding.name in self.quarantined:
+            self.fault(binding.name, record.stamp_ns, "quarantined", "its plugin kept hanging")
+            return None
         sensor = binding.sensor
         try:
             with self.recorder.time(f"decode.{type(sensor).name}"):
@@ -160,22 +174,68 @@ class FrameAssembler:
             return self.synchronizer.push(message)
 
     def preprocess_group(self, group: PreprocessGroup, frame: Frame) -> dict[str, np.ndarray]:
-        """Run one group's preprocess on ``frame``; a raising plugin yields its zeros."""
+        """Run one group's preprocess on ``frame`` and check what it returns against the
+        sensor's tensor specs; a plugin that raises or breaks its specs yields its zeros."""
         first = group.bindings[0].sensor
         try:
             with self.recorder.time(group.stage):
                 if len(group.bindings) > 1 or hasattr(first, "preprocess_batch"):
                     batch = {b.name: frame.messages.get(b.name) for b in group.bindings}
-                    return dict(first.preprocess_batch(batch, self.context))  # type: ignore[attr-defined]
-                return dict(first.preprocess(frame.messages.get(first.instance), self.context))
+                    outputs = dict(first.preprocess_batch(batch, self.context))  # type: ignore[attr-defined]
+                else:
+                    outputs = dict(
+                        first.preprocess(frame.messages.get(first.instance), self.context)
+                    )
         except Exception as exc:  # isolate the plugin: its inputs are zeros, the frame goes on
             detail = f"{type(first).__qualname__}.preprocess raised {type(exc).__name__}: {exc}"
-            for binding in group.bindings:
-                if frame.messages.get(binding.name) is not None:
-                    frame.missing[binding.name] = "plugin_raised"
-                    frame.messages[binding.name] = None
-                    self.fault(binding.name, frame.stamp_ns, "plugin_raised", detail)
-            return {spec.name: spec.zeros() for spec in first.tensor_specs(self.context)}
+            return self.mask_group(group, frame, "plugin_raised", detail)
+        problem = self._check_outputs(group, outputs)
+        if problem is not None:
+            return self.mask_group(group, frame, *problem)
+        return outputs
+
+    def _check_outputs(
+        self, group: PreprocessGroup, outputs: Mapping[str, np.ndarray]
+    ) -> tuple[str, str] | None:
+        """``(reason, detail)`` when ``outputs`` break the group's specs or are not finite."""
+        specs = self._specs[id(group)]
+        stage = type(group.bindings[0].sensor).__qualname__
+        if set(outputs) != set(specs):
+            return "bad_tensor", (
+                f"{stage}.preprocess returned inputs {sorted(outputs)}, declared {sorted(specs)}"
+            )
+        for name, spec in specs.items():
+            array = outputs[name]
+            if not isinstance(array, np.ndarray) or not spec.matches(array):
+                got = (
+                    f"{array.dtype} {tuple(array.shape)}"
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
+                )
+                return "bad_tensor", (
+                    f"{stage}.preprocess returned {name} as {got}, declared "
+                    f"{spec.dtype} {tuple(spec.shape)}"
+                )
+            # one reduction per input: NaN and infinity propagate through a float64 sum
+            if array.dtype.kind == "f" and not math.isfinite(float(array.sum(dtype=np.float64))):
+                bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+                if bad:
+                    return "nonfinite_input", (
+                        f"{stage}.preprocess returned {name} with {bad} NaN or infinite values"
+                    )
+        return None
+
+    def mask_group(
+        self, group: PreprocessGroup, frame: Frame, reason: str, detail: str
+    ) -> dict[str, np.ndarray]:
+        """Mark the group's sensors missing from ``frame`` for ``reason`` (reported once per
+        sensor that had a message) and return the group's zeros."""
+        for binding in group.bindings:
+            if frame.messages.get(binding.name) is not None:
+                frame.missing[binding.name] = reason
+                frame.messages[binding.name] = None
+                self.fault(binding.name, frame.stamp_ns, reason, detail)
+        return {name: spec.zeros() for name, spec in self._specs[id(group)].items()}
 
     def assemble(
         self, frame: Frame, tensors_by_group: Sequence[Mapping[str, np.ndarray]]

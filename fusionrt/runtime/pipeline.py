@@ -3,25 +3,43 @@ postprocess → sinks, with the stages overlapping across frames.
 
 Threads and a pool, joined by bounded queues (``runtime.queue_size`` frames each):
 
-* **ingest** (the calling thread): reads the source (paced by :class:`Replay` in real-time
-  mode), decodes each record and pushes it into the synchroniser (the
+* **ingest** (a daemon thread): reads the source (paced by :class:`Replay` in real-time mode),
+  decodes each record and pushes it into the synchroniser (the
   :class:`~fusionrt.runtime.assembly.FrameAssembler`); each completed frame's sensor groups are
-  submitted to the **preprocess pool** (``runtime.workers`` threads; groups of one frame run in
-  parallel, one group never runs two frames at once) and the frame is queued for inference;
+  submitted to the **preprocess pool** (``runtime.workers`` daemon threads; groups of one frame
+  run in parallel, one group never runs two frames at once) and the frame is queued for
+  inference;
 * **infer** (``runtime.infer_workers`` threads, each with its own engine instance): waits for
   the frame's groups, builds the model feed, runs the engine and the model's postprocess;
   with several, consecutive frames are inferred at once (engines release the GIL), so the
   model's ``make_feed`` and ``postprocess`` must not keep state between calls;
-* **sink**: puts the frames back in queue order, writes the detections to every sink, calls
-  ``fusionrt_frame_done`` and records the frame's timings.
+* **sink**: puts the frames back in queue order, writes the detections to every sink, scores
+  them against the ground truth, calls ``fusionrt_frame_done`` and records the timings;
+* the **calling thread** supervises: it waits for the ingest, enforces the plugin deadline and
+  turns SIGINT / SIGTERM into a stop (:mod:`fusionrt.runtime.signals`).
 
 So frame n+1 is preprocessed while frame n is inferred and frame n−1 written. In replay mode a
 full queue blocks the stage before it (nothing is dropped; frames leave in the order they were
 formed, so the output does not depend on the number of workers). In real-time mode the ingest
 never blocks: a frame that finds the inference queue full, or that is older than
 ``runtime.deadline_ms`` (since its newest message arrived) when inference could start, is
-dropped and counted. Memory is bounded by the queues, the synchroniser's own queues and the
-per-message bookkeeping, which is pruned as frames consume messages.
+dropped and counted.
+
+**Faults cost their own message or frame, never the run.** A plugin that raises, returns
+tensors that break its declared specs, or returns NaN / infinity loses that sensor for that
+frame (:mod:`~fusionrt.runtime.assembly`). A ``decode`` or ``preprocess`` call that overruns
+``runtime.plugin_timeout_ms`` is abandoned on its daemon thread and reported ``timeout``: for
+``decode`` the supervisor hands the source to a fresh ingest thread (the hung one discards its
+result when it returns, if ever), for ``preprocess`` the pool replaces the thread; after
+``runtime.quarantine_after`` timeouts the sensor is quarantined (:mod:`fusionrt.runtime.watchdog`
+explains the choice of threads). A sink or engine that fails stops the run: the sinks are
+closed (so their files are readable up to the failure), :attr:`Pipeline.result` holds the
+partial result for the report, and the error is raised.
+
+**Bounded memory.** In-flight slots bound the frames between the inference queue and the sinks;
+latency samples are a fixed reservoir (:mod:`~fusionrt.runtime.metrics`); detections are
+scored as they are written (:mod:`~fusionrt.runtime.truth`) and only counted, unless
+``RunOptions.keep_results`` asks to keep them (the fleet does, per chunk).
 
 Timing (monotonic ``perf_counter_ns``): per frame, ``decode.<plugin>`` (the frame's messages),
 ``sync_wait`` (from the arrival of its first message to the frame's completion),
@@ -36,42 +54,58 @@ from __future__ import annotations
 
 import logging
 import queue
-import resource
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from fusionrt.runtime.assembly import (
-    FaultCallback,
-    FrameAssembler,
-    PreprocessGroup,
-    SensorBinding,
-)
-from fusionrt.runtime.components import Model, Sink, Source
+from fusionrt.runtime.assembly import PreprocessGroup
+from fusionrt.runtime.components import Model, Sink
 from fusionrt.runtime.config import PipelineConfig
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.engines.selection import open_engine, resolve_backend
-from fusionrt.runtime.errors import ConfigError, FusionError, PluginError
+from fusionrt.runtime.errors import (
+    ConfigError,
+    EngineError,
+    FusionError,
+    PluginError,
+    SinkError,
+    SourceError,
+)
+from fusionrt.runtime.evaluation import MapReport
+from fusionrt.runtime.front_end import build_front_end, component_class, decode_ground_truth
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
-from fusionrt.runtime.registry import PluginInfo, Registry
-from fusionrt.runtime.sensor import PreprocessContext, Sensor
-from fusionrt.runtime.sync import LatestSpec, Synchronizer
+from fusionrt.runtime.process_stats import peak_rss_mb, process_start_time
+from fusionrt.runtime.registry import Registry
+from fusionrt.runtime.sensor import Sensor
+from fusionrt.runtime.signals import StopSignals
+from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
+from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
+
+__all__ = [
+    "ROUTINE_SYNC_DROPS",
+    "Pipeline",
+    "RunInfo",
+    "RunOptions",
+    "RunResult",
+]
 
 logger = logging.getLogger("fusionrt.pipeline")
 
 _NS_PER_MS = 1e6
 _END = object()  # queue sentinel
+_POLL_S = 0.05  # how often blocked threads look at the stop flag
+#: Ground truth within this of a frame's stamp is drawn by the sinks.
+_SINK_TRUTH_TOLERANCE_NS = 50_000_000
 #: Drop reasons of the synchroniser's normal work (a faster sensor's extra messages): counted
 #: and reported through the hook like every loss, but logged at debug level, not as warnings.
 ROUTINE_SYNC_DROPS = frozenset({"superseded", "outside_interval", "end_of_input", "reset"})
@@ -79,7 +113,11 @@ ROUTINE_SYNC_DROPS = frozenset({"superseded", "outside_interval", "end_of_input"
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line choices that override or complete the pipeline file."""
+    """Command-line choices that override or complete the pipeline file.
+
+    ``keep_results`` keeps every frame's detections and the ground truth in the
+    :class:`RunResult` (the fleet scores chunks later; a long run should not).
+    """
 
     backend: str | None = None
     realtime: bool = False
@@ -89,17 +127,7 @@ class RunOptions:
     infer_workers: int | None = None
     out_dir: Path | None = None
     progress: bool | None = False
-
-
-@dataclass(frozen=True)
-class GroundTruthBoxes:
-    """Ground truth at one stamp (common clock): N×7 boxes (ego frame), class indices and the
-    unoccluded fraction of each actor (1 where the recording does not say)."""
-
-    stamp_ns: int
-    boxes: np.ndarray
-    labels: np.ndarray
-    visibility: np.ndarray
+    keep_results: bool = False
 
 
 @dataclass
@@ -114,17 +142,13 @@ class RunInfo:
 
 
 @dataclass
-class FrameResult:
-    """One frame that reached the sinks."""
-
-    frame: Frame
-    detections: Detections
-    timings_ms: dict[str, float]
-
-
-@dataclass
 class RunResult:
-    """Everything the report is made of."""
+    """Everything the report is made of.
+
+    ``error`` is the one-line error of a run that failed (its partial result), ``signal`` the
+    number of the signal that stopped it. ``detections`` / ``ground_truth`` are filled only
+    with ``RunOptions.keep_results``; ``detection_counts`` counts detections per class index.
+    """
 
     frames: int
     dropped: Counter[str]
@@ -141,6 +165,12 @@ class RunResult:
     interrupted: bool = False
     class_names: tuple[str, ...] = ()
     geometry: ModelGeometry | None = None
+    detection_counts: Counter[int] = field(default_factory=Counter)
+    map_report: MapReport | None = None
+    map_note: str = ""
+    records: int = 0
+    signal: int | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -148,7 +178,7 @@ class _Job:
     """A frame between the stages."""
 
     frame: Frame
-    groups: list[Future[tuple[dict[str, np.ndarray], str, int]]]
+    groups: list[Future[tuple[dict[str, np.ndarray], str, int] | None]]
     timings_ms: dict[str, float]
     arrival_first_ns: int
     arrival_newest_ns: int
@@ -156,208 +186,14 @@ class _Job:
     seq: int = 0  # place in the inference queue: the sinks see frames in this order
 
 
-def process_start_time() -> float | None:
-    """The process's start on the ``time.time()`` clock (Linux ``/proc``), else ``None``."""
-    try:
-        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    import os  # noqa: PLC0415
-
-    ticks = os.sysconf("SC_CLK_TCK")
-    return time.time() - uptime_s + start_ticks / ticks
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process, MiB (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-# -- building the components --------------------------------------------------------------
-
-
-def register_config_plugins(registry: Registry, config: PipelineConfig) -> None:
-    """Register the modules listed under ``plugins:`` (skipping those already registered)."""
-    import importlib  # noqa: PLC0415
-
-    known = {p.name for p in registry.plugins()}
-    for index, module_name in enumerate(config.plugins):
-        if module_name in known:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot import plugin module: {exc}",
-                file=str(config.path),
-                key=f"plugins[{index}]",
-            ) from None
-        registry.register(module, PluginInfo(module_name, "fusionrt", "", None, module_name))
-
-
-def open_source(path: Path, registry: Registry, topics: Sequence[str]) -> Source:
-    """The drive at ``path``: a ROS 2 bag folder or file, or a drive folder holding ``bag/``."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError("no drive at this path", path=str(path))
-    bag = path
-    if path.is_dir() and (path / "bag").is_dir() and not (path / "metadata.yaml").exists():
-        bag = path / "bag"
-    is_bag = bag.suffix in (".mcap", ".db3") or (bag.is_dir() and (bag / "metadata.yaml").exists())
-    if not is_bag:
-        raise ConfigError(
-            "cannot tell what kind of drive this is (expected a ROS 2 bag folder, an .mcap or "
-            ".db3 file, or a folder holding bag/)",
-            path=str(path),
-        )
-    cls = registry.component("source", "rosbag").cls
-    source: Source = cls(bag, topics=list(topics))
-    return source
-
-
-def _component_class(
-    registry: Registry, config: PipelineConfig, kind: str, name: str, key: str
-) -> Any:
-    """The class registered as ``kind`` ``name``; a ConfigError at ``key`` if there is none."""
-    try:
-        return registry.component(kind, name).cls
-    except PluginError as exc:
-        raise ConfigError(str(exc), file=str(config.path), key=key) from None
-
-
-def _sensor(registry: Registry, config: PipelineConfig, index: int) -> Sensor:
-    sc = config.sensors[index]
-    key = f"sensors.{sc.name}"
-    cls = _component_class(registry, config, "sensor", sc.plugin, f"{key}.plugin")
-    try:
-        sensor: Sensor = cls(sc.name, sc.topics[0], **dict(sc.options))
-    except FusionError as exc:
-        raise ConfigError(exc.message, file=str(config.path), key=f"{key}.options") from None
-    except TypeError as exc:
-        raise ConfigError(str(exc), file=str(config.path), key=f"{key}.options") from None
-    return sensor
-
-
-def _synchronizer(
-    config: PipelineConfig, rig: Any, on_stale: Callable[[str, int | None, int], None] | None
-) -> Synchronizer:
-    sync = config.sync
-    names = config.sensor_names()
-    latest = {name: LatestSpec(**dict(params)) for name, params in sync.latest.items()}
-    primary = [n for n in names if n not in latest]
-    if not primary:
-        raise ConfigError(
-            "every sensor is a latest stream; at least one must drive the frames",
-            file=str(config.path),
-            key="sync.latest",
-        )
-    offsets = {}
-    if rig is not None:
-        offsets = {n: rig.sensors[n].time_offset_ns for n in names if n in rig.sensors}
-    options: dict[str, Any] = {
-        "latest": latest or None,
-        "time_offsets_ns": offsets,
-        "expected_periods_ns": dict(sync.expected_periods_ns),
-        "on_stale": on_stale,
-    }
-    params = dict(sync.parameters)
-    try:
-        if sync.policy == "approximate_time":
-            return Synchronizer.approximate_time(
-                primary, reference=sync.reference, **params, **options
-            )
-        return Synchronizer.collector(primary, reference=sync.reference, **params, **options)
-    except (FusionError, ValueError) as exc:
-        raise ConfigError(str(exc), file=str(config.path), key="sync") from None
-
-
-def _ground_truth_boxes(record: RawRecord, class_names: Sequence[str]) -> GroundTruthBoxes:
-    from fusionrt.plugins.ros_types import typestore  # noqa: PLC0415
-
-    msg: Any = typestore().deserialize_cdr(bytes(record.data), record.msgtype)
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    boxes, labels, visibility = [], [], []
-    for actor in msg.actors:
-        visibility.append(float(getattr(actor, "visibility", 1.0)))
-        name = actor.class_name or ""
-        label = class_names.index(name) if name in class_names else int(actor.class_id)
-        c, s = actor.center, actor.size
-        boxes.append([c.x, c.y, c.z, s.x, s.y, s.z, actor.yaw])
-        labels.append(label)
-    return GroundTruthBoxes(
-        stamp,
-        np.asarray(boxes, np.float32).reshape(-1, 7),
-        np.asarray(labels, np.int64),
-        np.asarray(visibility, np.float32),
-    )
-
-
 @dataclass
-class FrontEnd:
-    """The components in front of the engine, built from a pipeline file and a drive."""
+class _Decoding:
+    """What the ingest thread is decoding now, for the supervisor's deadline."""
 
-    model: Model
-    sensors: list[Sensor]
-    source: Source
-    rig: Any
-    assembler: FrameAssembler
-
-
-def build_front_end(
-    config: PipelineConfig,
-    drive: Path,
-    registry: Registry,
-    *,
-    ground_truth: bool = True,
-    on_fault: FaultCallback | None = None,
-    on_stale: Callable[[str, int | None, int], None] | None = None,
-) -> FrontEnd:
-    """Model, sensors, source (with the ground-truth topic if ``ground_truth``), rig and the
-    frame assembler of ``config`` on ``drive``: decode → synchronise → preprocess → feed.
-
-    Shared by :class:`Pipeline` and by tools that need the model's feeds from a recording
-    (INT8 calibration). The caller closes ``source``.
-    """
-    register_config_plugins(registry, config)
-    sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
-    model_cls = _component_class(registry, config, "model", config.model.name, "model.name")
-    try:
-        model: Model = model_cls(**dict(config.model.options))
-    except (FusionError, TypeError) as exc:
-        raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
-    topics = [t for s in config.sensors for t in s.topics]
-    if ground_truth and config.ground_truth_topic:
-        topics.append(config.ground_truth_topic)
-    source = open_source(drive, registry, topics)
-    try:
-        if config.rig is not None:
-            from fusionrt.calibration.rig import Rig  # noqa: PLC0415
-
-            rig = Rig.load(config.rig)
-        else:
-            rig = source.rig()
-        context = PreprocessContext(
-            geometry=model.geometry,
-            rig=rig,
-            sensor_names=config.sensor_names(),
-            ego_poses=source.ego_poses(),
-        )
-        bindings = [
-            SensorBinding(sensor, sc.topics)
-            for sensor, sc in zip(sensors, config.sensors, strict=True)
-        ]
-        assembler = FrameAssembler(
-            bindings,
-            _synchronizer(config, rig, on_stale),
-            model.make_feed,
-            context,
-            on_fault=on_fault,
-        )
-    except BaseException:
-        source.close()
-        raise
-    return FrontEnd(model, sensors, source, rig, assembler)
+    generation: int
+    sensor: str
+    stamp_ns: int
+    started: float  # time.monotonic()
 
 
 # -- the pipeline ------------------------------------------------------------------------
@@ -366,8 +202,8 @@ def build_front_end(
 class Pipeline:
     """A configured run: components built from a :class:`PipelineConfig` and a drive.
 
-    Use :meth:`run` once; it closes the source, engine and sinks when it ends (also on Ctrl-C
-    or error). ``sinks`` may be given to bypass the file's sink list (benchmarks).
+    Use :meth:`run` once; it closes the source, engine and sinks when it ends (also on a
+    signal or an error). ``sinks`` may be given to bypass the file's sink list (benchmarks).
     """
 
     def __init__(
@@ -383,6 +219,7 @@ class Pipeline:
         self.config = config
         self.options = options
         self.registry = registry
+        self.drive = Path(drive)
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
         front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
@@ -392,90 +229,112 @@ class Pipeline:
         self.rig = front.rig
         self.assembler = front.assembler
         self.engines: list[Engine] = []
+        self.sinks: list[Sink] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
+        try:
+            self._watch_bad_records()
+            self.infer_workers = options.infer_workers or config.runtime.infer_workers
+            self.workers = options.workers or config.runtime.workers
+            if self.infer_workers < 1 or self.workers < 1:
+                raise ConfigError(
+                    "workers and infer_workers must be at least 1",
+                    workers=self.workers,
+                    infer_workers=self.infer_workers,
+                )
+            self.engines = self._open_engines(options.backend or config.backend.name)
+            self.engine = self.engines[0]
+            self.out_dir = options.out_dir or Path("out")
+            self.sinks = list(sinks) if sinks is not None else self._build_sinks()
+        except BaseException:
+            self._abandon()
+            raise
+        runtime = config.runtime
+        self.queue_size = runtime.queue_size
+        self.deadline_ns = int(runtime.deadline_ms * _NS_PER_MS)
+        self.plugin_timeout_s = runtime.plugin_timeout_ms / 1e3
+        self.health = PluginHealth(runtime.quarantine_after)
+        self.assembler.quarantined = self.health.quarantined
+        self.recorder = LatencyRecorder()
+        self.dropped: Counter[str] = Counter()
+        self.missing: Counter[str] = Counter()
+        self.detection_counts: Counter[int] = Counter()
+        self.truth = GroundTruthWindow()
+        self.evaluator = RunEvaluator(self.truth, self.model.geometry.bev, self.class_names)
+        self.result: RunResult | None = None
+        self.replay_stats: Any = None
+        self._kept: list[Detections] = []
+        self._kept_truth: list[GroundTruthBoxes] = []
+        self._drop_lock = threading.Lock()
+        self._queued = 0  # frames put into the inference queue so far
+        self._written = 0
+        self._records_in = 0  # records of the sensors' topics read from the source
+        # frames between the inference queue and the end of the sink thread: bounds memory even
+        # while one inference thread is slow and the sink holds the frames that overtook it
+        self._slots = threading.Semaphore(self.queue_size + self.infer_workers)
         self._group_locks = {id(g): threading.Lock() for g in self.assembler.groups}
-        bad_log = getattr(self.source, "bad", None)  # recorded sources report what they skip
+        self._hung_groups: set[int] = set()  # groups whose abandoned call has not returned
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._error_lock = threading.Lock()
+        # (sensor, stamp on the common clock) -> (decode ns, arrival ns, plugin name)
+        self._arrivals: dict[tuple[str, int], tuple[int, int, str]] = {}
+        self._first_frame_at: float | None = None
+        self._ingest_done = threading.Event()
+        self._generation = 0  # of the ingest thread that owns the source
+        self._decoding: _Decoding | None = None
+        self._watch_lock = threading.Lock()
+        self._records_iter: Iterator[RawRecord] | None = None
+        self._pool: DaemonPool | None = None
+
+    # -- construction ---------------------------------------------------------------------
+
+    def _watch_bad_records(self) -> None:
+        """Report what the source skips (recorded sources keep a ``bad`` log)."""
+        bad_log = getattr(self.source, "bad", None)
         if bad_log is not None:
             for bad in list(bad_log.records):  # reported while the source was being opened
                 self._bad_record(bad)
             bad_log.callback = self._bad_record
+
+    def _open_engines(self, backend: str) -> list[Engine]:
+        config = self.config
         network = getattr(self.model, "network_source", None)
         if network is None:
-            self._abandon()
             raise ConfigError(
                 f"model {config.model.name!r} has no network_source()",
                 file=str(config.path),
                 key="model.name",
             )
-        backend = options.backend or config.backend.name
-        self.infer_workers = options.infer_workers or config.runtime.infer_workers
-        self.workers = options.workers or config.runtime.workers
-        if self.infer_workers < 1 or self.workers < 1:
-            self._abandon()
-            raise ConfigError(
-                "workers and infer_workers must be at least 1",
-                workers=self.workers,
-                infer_workers=self.infer_workers,
-            )
         for name in config.backend.per_backend:
             try:
-                resolve_backend(name, registry)
+                resolve_backend(name, self.registry)
             except FusionError as exc:
-                self._abandon()
                 raise ConfigError(
                     exc.message, file=str(config.path), key=f"backend.per_backend.{name}"
                 ) from None
         source = network()
+        engines: list[Engine] = []
         try:
             for _ in range(self.infer_workers):
-                self.engines.append(
+                engines.append(
                     open_engine(
                         source,
                         backend,
-                        registry,
+                        self.registry,
                         per_backend=config.backend.per_backend,
                         **dict(config.backend.options),
                     )
                 )
         except BaseException:
-            self._abandon()
+            for engine in engines:
+                engine.close()
             raise
-        self.engine = self.engines[0]
-        self.out_dir = options.out_dir or Path("out")
-        try:
-            self.sinks = list(sinks) if sinks is not None else self._sinks()
-        except BaseException:
-            self._abandon()
-            raise
-        self.queue_size = config.runtime.queue_size
-        self.deadline_ns = int(config.runtime.deadline_ms * _NS_PER_MS)
-        self.recorder = LatencyRecorder()
-        self.dropped: Counter[str] = Counter()
-        self._drop_lock = threading.Lock()
-        self._queued = 0  # frames put into the inference queue so far
-        # frames between the inference queue and the end of the sink thread: bounds memory even
-        # while one inference thread is slow and the sink holds the frames that overtook it
-        self._slots = threading.Semaphore(self.queue_size + self.infer_workers)
-        self.missing: Counter[str] = Counter()
-        self._gt: dict[int, GroundTruthBoxes] = {}
-        self._gt_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        # (sensor, stamp on the common clock) -> (decode ns, arrival ns, plugin name)
-        self._arrivals: dict[tuple[str, int], tuple[int, int, str]] = {}
-        self._first_frame_at: float | None = None
-        self.replay_stats: Any = None
+        return engines
 
-    def _abandon(self) -> None:
-        """Close what the constructor opened before it failed (engines, source)."""
-        for engine in self.engines:
-            engine.close()
-        self.source.close()
-
-    def _sinks(self) -> list[Sink]:
+    def _build_sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
         for index, sc in enumerate(self.config.sinks):
-            cls = _component_class(
+            cls = component_class(
                 self.registry, self.config, "sink", sc.name, f"sinks[{index}].name"
             )
             try:
@@ -486,9 +345,26 @@ class Pipeline:
                 raise ConfigError(
                     str(exc), file=str(self.config.path), key=f"sinks[{index}].options"
                 ) from None
+            except OSError as exc:
+                for sink in sinks:
+                    sink.close()
+                raise SinkError(
+                    f"cannot create its output: {exc.strerror or exc}",
+                    sink=sc.name,
+                    file=exc.filename,
+                ) from None
         return sinks
 
-    # -- faults -------------------------------------------------------------------------
+    def _abandon(self) -> None:
+        """Close what the constructor opened before it failed (sinks, engines, source)."""
+        for closer in [*(s.close for s in self.sinks), *(e.close for e in self.engines)]:
+            try:
+                closer()
+            except Exception as exc:  # the constructor's own error is the one to report
+                logger.error("closing failed: %s: %s", type(exc).__name__, exc)
+        self.source.close()
+
+    # -- faults ---------------------------------------------------------------------------
 
     def _fault(self, sensor: str, stamp_ns: int | None, reason: str, detail: str) -> None:
         with self._fault_lock:
@@ -516,19 +392,46 @@ class Pipeline:
         sensor = next((b.name for b in self.assembler.bindings if topic in b.topics), "source")
         self.assembler.fault(sensor, getattr(bad, "stamp_ns", None), str(bad.reason), str(bad))
 
+    def _timed_out(self, sensor: str, stamp_ns: int | None, what: str) -> None:
+        """Report one plugin call past its deadline; quarantine the sensor after repeats."""
+        detail = f"{what} took longer than {self.plugin_timeout_s * 1e3:.0f} ms; result discarded"
+        self.assembler.fault(sensor, stamp_ns, "timeout", detail)
+        self._count_timeout(sensor)
+
+    def _count_timeout(self, sensor: str) -> None:
+        if self.health.timed_out(sensor):
+            logger.error(
+                "sensor %s: quarantined after %d timeouts; it is no longer called",
+                sensor,
+                self.health.timeouts[sensor],
+            )
+
+    def _fail(self, exc: BaseException) -> None:
+        """Keep the run's first error and stop every stage."""
+        with self._error_lock:
+            if self._error is None:
+                self._error = exc
+        self._stop.set()
+
     # -- ground truth -------------------------------------------------------------------
 
     def ground_truth_near(
-        self, stamp_ns: int, tolerance_ns: int = 50_000_000
+        self, stamp_ns: int, tolerance_ns: int = _SINK_TRUTH_TOLERANCE_NS
     ) -> GroundTruthBoxes | None:
         """The ground truth nearest ``stamp_ns`` (within ``tolerance_ns``), if read yet."""
-        with self._gt_lock:
-            best = min(self._gt, key=lambda s: abs(s - stamp_ns), default=None)
-            if best is None or abs(best - stamp_ns) > tolerance_ns:
-                return None
-            return self._gt[best]
+        return self.truth.nearest(stamp_ns, tolerance_ns)
 
-    # -- stages -------------------------------------------------------------------------
+    def _keep_ground_truth(self, record: RawRecord) -> None:
+        try:
+            truth = decode_ground_truth(record, self.class_names)
+        except Exception as exc:  # a broken GT message costs its frame's evaluation only
+            self.assembler.fault("ground_truth", record.stamp_ns, "decode_error", str(exc))
+            return
+        self.evaluator.add_truth(truth)
+        if self.options.keep_results:
+            self._kept_truth.append(truth)
+
+    # -- ingest (a daemon thread; the supervisor may hand the source to a fresh one) -------
 
     def _records(self) -> Iterator[RawRecord]:
         from fusionrt.plugins.sources.replay import Replay  # noqa: PLC0415
@@ -536,15 +439,71 @@ class Pipeline:
         mode = "realtime" if self.options.realtime else "fast"
         return Replay(self.source, mode, rate=self.options.rate, progress=self.options.progress)
 
-    def _preprocess(
-        self, group: PreprocessGroup, frame: Frame
-    ) -> tuple[dict[str, np.ndarray], str, int]:
-        with self._group_locks[id(group)]:
-            start = time.perf_counter_ns()
-            tensors = self.assembler.preprocess_group(group, frame)
-            return tensors, group.stage, time.perf_counter_ns() - start
+    def _owns_source(self, generation: int) -> bool:
+        return self._generation == generation and not self._stop.is_set()
 
-    def _job(self, frame: Frame, pool: ThreadPoolExecutor, done_ns: int) -> _Job:
+    def _ingest(self, generation: int) -> None:
+        """Read, decode and synchronise until the source ends, the run stops, or the
+        supervisor gives the source to a fresh thread (``generation`` no longer current)."""
+        try:
+            if self._consume(generation) and self._owns_source(generation):
+                self._flush()
+        except BaseException as exc:
+            if self._generation == generation:
+                self._fail(exc)
+        finally:
+            if self._generation == generation:
+                self._ingest_done.set()
+
+    def _consume(self, generation: int) -> bool:
+        """The records loop; ``False`` when it ended early (``max_frames`` or a stop)."""
+        assert self._records_iter is not None
+        gt_topic = self.config.ground_truth_topic
+        by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
+        offsets = self.assembler.synchronizer.time_offsets_ns
+        for record in self._records_iter:
+            arrival = time.perf_counter_ns()
+            if not self._owns_source(generation):
+                return False
+            if record.topic == gt_topic:
+                self._keep_ground_truth(record)
+                continue
+            binding = by_topic.get(record.topic)
+            if binding is not None:
+                self._records_in += 1
+                with self._watch_lock:
+                    self._decoding = _Decoding(
+                        generation, binding.name, record.stamp_ns, time.monotonic()
+                    )
+            message = self.assembler.decode(record)
+            with self._watch_lock:
+                if self._generation != generation:
+                    return False  # declared hung while decoding: the result is discarded
+                self._decoding = None
+            decode_ns = time.perf_counter_ns() - arrival
+            if message is None:
+                continue
+            assert binding is not None
+            stamp = message.stamp_ns + offsets.get(message.sensor, 0)
+            plugin = type(binding.sensor).name
+            self._arrivals[(message.sensor, stamp)] = (decode_ns, arrival, plugin)
+            self.recorder.add(f"decode.{plugin}", decode_ns)
+            start = time.perf_counter_ns()
+            frames = self.assembler.synchronise(message)
+            done = time.perf_counter_ns()
+            self.recorder.add("sync", done - start)
+            for frame in frames:
+                if not self._submit(self._job(frame, done)):
+                    return False
+        return True
+
+    def _flush(self) -> None:
+        done = time.perf_counter_ns()
+        for frame in self.assembler.synchronizer.flush():
+            if not self._submit(self._job(frame, done)):
+                return
+
+    def _job(self, frame: Frame, done_ns: int) -> _Job:
         timings: dict[str, float] = {}
         first = newest = done_ns
         for name, message in frame.messages.items():
@@ -563,86 +522,71 @@ class Pipeline:
                 del self._arrivals[key]
         timings["sync_wait"] = (done_ns - first) / _NS_PER_MS
         timings["sync_hold"] = (done_ns - newest) / _NS_PER_MS
-        futures = [pool.submit(self._preprocess, g, frame) for g in self.assembler.groups]
-        return _Job(frame, futures, timings, first, newest)
+        return _Job(
+            frame,
+            [self._start_group(g, frame) for g in self.assembler.groups],
+            timings,
+            first,
+            newest,
+        )
 
-    def _ingest(self, pool: ThreadPoolExecutor, infer_q: queue.Queue[Any]) -> None:
-        max_frames = self.options.max_frames
-        formed = 0
-        gt_topic = self.config.ground_truth_topic
-        by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
-        offsets = self.assembler.synchronizer.time_offsets_ns
-        records = self._records()
+    def _start_group(
+        self, group: PreprocessGroup, frame: Frame
+    ) -> Future[tuple[dict[str, np.ndarray], str, int] | None]:
+        """Submit one group's preprocess; a resolved ``None`` future when it must not run
+        (every sensor quarantined, or its previous call still hung)."""
+        names = [b.name for b in group.bindings]
+        if id(group) in self._hung_groups or all(self.health.is_quarantined(n) for n in names):
+            skipped: Future[tuple[dict[str, np.ndarray], str, int] | None] = Future()
+            skipped.set_result(None)
+            return skipped
+        assert self._pool is not None
+        return self._pool.submit(self._preprocess, group, frame)
+
+    def _preprocess(
+        self, group: PreprocessGroup, frame: Frame
+    ) -> tuple[dict[str, np.ndarray], str, int]:
         try:
-            for record in records:
-                arrival = time.perf_counter_ns()
-                if self._stop.is_set():
-                    break
-                if record.topic == gt_topic:
-                    self._keep_ground_truth(record)
-                    continue
-                message = self.assembler.decode(record)
-                decode_ns = time.perf_counter_ns() - arrival
-                if message is None:
-                    continue
-                binding = by_topic[record.topic]
-                stamp = message.stamp_ns + offsets.get(message.sensor, 0)
-                self._arrivals[(message.sensor, stamp)] = (
-                    decode_ns,
-                    arrival,
-                    type(binding.sensor).name,
-                )
-                self.recorder.add(f"decode.{type(binding.sensor).name}", decode_ns)
+            with self._group_locks[id(group)]:
                 start = time.perf_counter_ns()
-                frames = self.assembler.synchronise(message)
-                done = time.perf_counter_ns()
-                self.recorder.add("sync", done - start)
-                for frame in frames:
-                    self._submit(self._job(frame, pool, done), infer_q)
-                    formed += 1
-                    if max_frames is not None and formed >= max_frames:
-                        return
-            if not self._stop.is_set():
-                done = time.perf_counter_ns()
-                for frame in self.assembler.synchronizer.flush():
-                    if max_frames is not None and formed >= max_frames:
-                        break
-                    self._submit(self._job(frame, pool, done), infer_q)
-                    formed += 1
+                tensors = self.assembler.preprocess_group(group, frame)
+                return tensors, group.stage, time.perf_counter_ns() - start
         finally:
-            self.replay_stats = getattr(records, "stats", None)
-            close = getattr(records, "close", None)
-            if close is not None:
-                close()
+            self._hung_groups.discard(id(group))  # a call that overran has returned at last
 
-    def _keep_ground_truth(self, record: RawRecord) -> None:
-        try:
-            gt = _ground_truth_boxes(record, self.class_names)
-        except Exception as exc:  # a broken GT message costs its frame's evaluation only
-            self.assembler.fault("ground_truth", record.stamp_ns, "decode_error", str(exc))
-            return
-        with self._gt_lock:
-            self._gt[gt.stamp_ns] = gt
-
-    def _submit(self, job: _Job, infer_q: queue.Queue[Any]) -> None:
+    def _submit(self, job: _Job) -> bool:
         """Queue a frame for inference, holding one of the in-flight slots until the sink
-        thread is done with it (blocking in replay mode; dropping it in real-time mode)."""
+        thread is done with it (waiting in replay mode; dropping it in real-time mode).
+        ``False`` when the run must stop (``max_frames`` reached, or a stop)."""
         if not self.options.realtime:
-            self._slots.acquire()
+            while not self._slots.acquire(timeout=_POLL_S):
+                if self._stop.is_set():
+                    self._drop(job, "stopped")
+                    return False
         elif not self._slots.acquire(blocking=False):
             self._drop(job, "queue_full")
-            return
+            return True
         job.seq = self._queued
-        if not self.options.realtime:
-            infer_q.put(job)
-        else:
+        if self.options.realtime:
             try:
-                infer_q.put_nowait(job)
+                self._infer_q.put_nowait(job)
             except queue.Full:
                 self._slots.release()
                 self._drop(job, "queue_full")
-                return
+                return True
+        else:
+            while True:
+                try:
+                    self._infer_q.put(job, timeout=_POLL_S)
+                    break
+                except queue.Full:
+                    if self._stop.is_set():
+                        self._slots.release()
+                        self._drop(job, "stopped")
+                        return False
         self._queued += 1
+        max_frames = self.options.max_frames
+        return max_frames is None or self._queued < max_frames
 
     def _drop(self, job: _Job, reason: str) -> None:
         for future in job.groups:
@@ -651,22 +595,52 @@ class Pipeline:
             self.dropped[reason] += 1
         logger.debug("frame %d dropped: %s", job.frame.stamp_ns, reason)
 
-    def _infer_loop(
-        self, engine: Engine, infer_q: queue.Queue[Any], sink_q: queue.Queue[Any]
-    ) -> None:
+    # -- supervision (the calling thread) -------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Wait for the ingest; enforce the decode deadline; give up on a stop."""
+        self._start_ingest()
+        while not self._ingest_done.wait(_POLL_S):
+            if self._stop.is_set():
+                with self._watch_lock:
+                    self._generation += 1  # a hung or sleeping ingest thread is left behind
+                return
+            with self._watch_lock:
+                busy = self._decoding
+                overdue = busy is not None and (
+                    time.monotonic() - busy.started > self.plugin_timeout_s
+                )
+                if overdue:
+                    self._generation += 1
+                    self._decoding = None
+            if overdue:
+                assert busy is not None
+                self._timed_out(busy.sensor, busy.stamp_ns, "decode")
+                self._start_ingest()
+
+    def _start_ingest(self) -> None:
+        threading.Thread(
+            target=self._ingest,
+            args=(self._generation,),
+            name=f"fusionrt-ingest-{self._generation}",
+            daemon=True,
+        ).start()
+
+    # -- inference and sinks ----------------------------------------------------------------
+
+    def _infer_loop(self, engine: Engine, sink_q: queue.Queue[Any]) -> None:
         """One inference thread with its own engine; several take frames from one queue.
 
         Every frame goes on to the sink thread, inferred or not (dropped at the deadline, or
         after an error), so that it can keep the order and free the frame's slot.
         """
         try:
-            while (job := infer_q.get()) is not _END:
+            while (job := self._infer_q.get()) is not _END:
                 try:
                     if self._error is None:
                         self._infer(engine, job)
                 except BaseException as exc:  # surfaced by run(); the other stages drain
-                    self._error = exc
-                    self._stop.set()
+                    self._fail(exc)
                 sink_q.put(job)
         finally:
             sink_q.put(_END)
@@ -678,21 +652,74 @@ class Pipeline:
         ):
             self._drop(job, "deadline")
             return
-        tensors = []
-        for future in job.groups:
-            outputs, stage, duration_ns = future.result()
-            tensors.append(outputs)
-            job.timings_ms[stage] = job.timings_ms.get(stage, 0.0) + duration_ns / _NS_PER_MS
+        tensors = [
+            self._group_tensors(group, future, job)
+            for group, future in zip(self.assembler.groups, job.groups, strict=True)
+        ]
         assembled = self.assembler.assemble(job.frame, tensors)
         start = time.perf_counter_ns()
-        outputs = engine.infer(assembled.feed)
+        try:
+            outputs = engine.infer(assembled.feed)
+        except FusionError:
+            raise
+        except Exception as exc:
+            raise EngineError(
+                f"inference failed: {type(exc).__name__}: {exc}",
+                backend=engine.name,
+                stamp_ns=job.frame.stamp_ns,
+            ) from exc
         mid = time.perf_counter_ns()
-        job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
+        try:
+            job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
+        except FusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{type(self.model).__qualname__}.postprocess raised {type(exc).__name__}: {exc}",
+                model=self.config.model.name,
+                stamp_ns=job.frame.stamp_ns,
+            ) from exc
         end = time.perf_counter_ns()
         job.timings_ms["infer"] = (mid - start) / _NS_PER_MS
         job.timings_ms["postprocess"] = (end - mid) / _NS_PER_MS
 
-    def _sink_loop(self, sink_q: queue.Queue[Any], results: list[Detections]) -> None:
+    def _group_tensors(
+        self,
+        group: PreprocessGroup,
+        future: Future[tuple[dict[str, np.ndarray], str, int] | None],
+        job: _Job,
+    ) -> dict[str, np.ndarray]:
+        """The group's tensors for the frame, or its zeros when its call overran (reported,
+        counted towards quarantine) or could not run."""
+        frame = job.frame
+        started = time.monotonic()
+        try:
+            done = future.result(timeout=self.plugin_timeout_s)
+        except FutureTimeout:
+            assert self._pool is not None
+            self._hung_groups.add(id(group))
+            self._pool.abandon(future)
+            done = None
+            logger.debug(
+                "preprocess %s overran after %.3f s", group.stage, time.monotonic() - started
+            )
+        if done is not None:
+            tensors, stage, duration_ns = done
+            job.timings_ms[stage] = job.timings_ms.get(stage, 0.0) + duration_ns / _NS_PER_MS
+            return tensors
+        present = [b.name for b in group.bindings if frame.messages.get(b.name) is not None]
+        reason = "timeout"
+        if present and all(self.health.is_quarantined(n) for n in present):
+            reason = "quarantined"
+        zeros = self.assembler.mask_group(
+            group, frame, reason, f"{group.stage} did not answer within the plugin deadline"
+        )
+        if reason == "timeout":  # reported by mask_group; counted towards quarantine here
+            for name in present:
+                self._count_timeout(name)
+        return zeros
+
+    def _sink_loop(self, sink_q: queue.Queue[Any]) -> None:
         """Write frames in queue order: inference threads may finish them out of order, so
         early ones wait in ``pending`` (bounded by the in-flight slots, ``_slots``)."""
         pending: dict[int, _Job] = {}
@@ -709,18 +736,23 @@ class Pipeline:
                 next_seq += 1
                 try:
                     if self._error is None and job.detections is not None:
-                        self._write(job, results)
+                        self._write(job)
                 except BaseException as exc:  # surfaced by run(); later frames are skipped
-                    self._error = exc
-                    self._stop.set()
+                    self._fail(exc)
                 finally:
                     self._slots.release()
 
-    def _write(self, job: _Job, results: list[Detections]) -> None:
-        assert job.detections is not None
+    def _write(self, job: _Job) -> None:
+        detections = job.detections
+        assert detections is not None
         start = time.perf_counter_ns()
         for sink in self.sinks:
-            sink.write(job.frame, job.detections, job.timings_ms)
+            try:
+                sink.write(job.frame, detections, job.timings_ms)
+            except FusionError:
+                raise
+            except Exception as exc:
+                raise _sink_error(sink, exc) from exc
         end = time.perf_counter_ns()
         job.timings_ms["sink"] = (end - start) / _NS_PER_MS
         job.timings_ms["end_to_end"] = (end - job.arrival_newest_ns) / _NS_PER_MS
@@ -730,17 +762,25 @@ class Pipeline:
         for name, message in job.frame.messages.items():
             if message is None:
                 self.missing[name] += 1
-        results.append(job.detections)
+        self._written += 1
+        self.detection_counts.update(detections.labels.tolist())
+        self.evaluator.add_frame(detections)
+        if self.options.keep_results:
+            self._kept.append(detections)
         if self._first_frame_at is None:
             self._first_frame_at = time.time()
         self.registry.hook.fusionrt_frame_done(
-            frame=job.frame, detections=job.detections, timings_ms=job.timings_ms
+            frame=job.frame, detections=detections, timings_ms=job.timings_ms
         )
 
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        """Replay the drive through the pipeline; see the module docstring."""
+        """Replay the drive through the pipeline; see the module docstring.
+
+        Returns the result; on a failure (a sink that cannot write, an engine error...) raises
+        the error after closing everything, with the partial result in :attr:`result`.
+        """
         started_wall = time.time()
         launch = self.launch_time if self.launch_time is not None else started_wall
         info = RunInfo(
@@ -750,84 +790,144 @@ class Pipeline:
             {s.instance: s for s in self.sensors},
             self.ground_truth_near,
         )
-        for sink in self.sinks:
-            start = getattr(sink, "start", None)
-            if start is not None:
-                start(info)
-        self.registry.hook.fusionrt_configure(config=self.config)
-        interrupted = False
-        previous_handler = None
-        if threading.current_thread() is threading.main_thread():
-            previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
-        detections: list[Detections] = []
-        infer_q: queue.Queue[Any] = queue.Queue(self.queue_size)
+        self._infer_q: queue.Queue[Any] = queue.Queue(self.queue_size)
         sink_q: queue.Queue[Any] = queue.Queue(self.queue_size)
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fusionrt-preprocess")
+        self._pool = DaemonPool(self.workers, "fusionrt-preprocess")
         infer_threads = [
             threading.Thread(
-                target=self._infer_loop, args=(engine, infer_q, sink_q), name=f"fusionrt-infer-{i}"
+                target=self._infer_loop, args=(engine, sink_q), name=f"fusionrt-infer-{i}"
             )
             for i, engine in enumerate(self.engines)
         ]
-        sink_t = threading.Thread(
-            target=self._sink_loop, args=(sink_q, detections), name="fusionrt-sink"
-        )
-        for thread in infer_threads:
-            thread.start()
-        sink_t.start()
+        sink_thread = threading.Thread(target=self._sink_loop, args=(sink_q,), name="fusionrt-sink")
         wall_start = time.perf_counter()
-        try:
+        with StopSignals(self._stop) as signals:
             try:
-                self._ingest(pool, infer_q)
+                self._start_sinks(info)
+                self.registry.hook.fusionrt_configure(config=self.config)
+                self._records_iter = self._records()
+                for thread in [*infer_threads, sink_thread]:
+                    thread.start()
+                self._supervise()
             except BaseException as exc:
-                self._error = self._error or exc
+                self._fail(exc)
             finally:
-                for _ in infer_threads:
-                    infer_q.put(_END)
-                for thread in infer_threads:
-                    thread.join()
-                sink_t.join()
-                pool.shutdown(wait=True, cancel_futures=True)
-            wall_s = time.perf_counter() - wall_start
-            interrupted = self._stop.is_set() and self._error is None
-        finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-            self._close()
-            self.registry.hook.fusionrt_unconfigure(config=self.config)
+                self._finish_threads(infer_threads, sink_thread)
+                wall_s = time.perf_counter() - wall_start
+                self._close()
+                self.registry.hook.fusionrt_unconfigure(config=self.config)
+            interrupted = signals.received is not None and self._error is None
+            if self._error is None and not interrupted:
+                self._check_drive_had_data()
+        self.result = self._result(wall_s, launch, interrupted, signals.received)
         if self._error is not None:
             raise self._error
+        return self.result
+
+    def _start_sinks(self, info: RunInfo) -> None:
+        for sink in self.sinks:
+            start = getattr(sink, "start", None)
+            if start is not None:
+                try:
+                    start(info)
+                except FusionError:
+                    raise
+                except Exception as exc:
+                    raise _sink_error(sink, exc) from exc
+
+    def _finish_threads(
+        self, infer_threads: list[threading.Thread], sink: threading.Thread
+    ) -> None:
+        """End the inference and sink threads (they drain what is queued) and the pool."""
+        started = [t for t in infer_threads if t.is_alive()]
+        for _ in started:
+            self._infer_q.put(_END)
+        for thread in started:
+            thread.join()
+        if sink.is_alive():
+            sink.join()
+        if self._pool is not None:
+            self._pool.shutdown()
+        records = self._records_iter
+        self.replay_stats = getattr(records, "stats", None)
+        close = getattr(records, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:  # e.g. still iterated by an abandoned ingest thread
+                logger.debug("closing the replay: %s: %s", type(exc).__name__, exc)
+
+    def _check_drive_had_data(self) -> None:
+        if self._records_in == 0:
+            topics = sorted({t for b in self.assembler.bindings for t in b.topics})
+            self._fail(
+                SourceError(
+                    f"the drive holds no messages for the pipeline's topics ({', '.join(topics)})",
+                    path=str(self.drive),
+                )
+            )
+
+    def _close(self) -> None:
+        """Close sinks, engines and the source; a sink that cannot finish its file fails the
+        run (unless it already failed), the others are only logged."""
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # one failing close must not keep the others open
+                error = exc if isinstance(exc, FusionError) else _sink_error(sink, exc)
+                logger.error("%s", error)
+                self._fail(error)
+        for closer in [*(e.close for e in self.engines), self.source.close]:
+            try:
+                closer()
+            except Exception as exc:
+                logger.error("closing failed: %s: %s", type(exc).__name__, exc)
+
+    def _result(
+        self, wall_s: float, launch: float, interrupted: bool, signum: int | None
+    ) -> RunResult:
         stats = self.replay_stats
-        drive_s = stats.drive_s if stats is not None else 0.0
-        gt = sorted(self._gt.values(), key=lambda g: g.stamp_ns)
+        report = self.evaluator.finish()
+        if report is not None:
+            note = (
+                f"nuScenes-style centre-distance mAP over {report.frames} frames with ground truth"
+            )
+        elif self.truth.received:
+            note = "no frame has ground truth at its stamp"
+        else:
+            note = "the drive has no ground truth"
+        error = self._error
         return RunResult(
-            frames=len(detections),
+            frames=self._written,
             dropped=self.dropped,
             backend=self.engine.name,
-            drive_s=drive_s,
+            drive_s=stats.drive_s if stats is not None else 0.0,
             wall_s=wall_s,
             startup_s=None if self._first_frame_at is None else self._first_frame_at - launch,
             peak_rss_mb=peak_rss_mb(),
             recorder=self.recorder,
             faults=Counter(self.assembler.faults),
             missing=self.missing,
-            detections=detections,
-            ground_truth=gt,
+            detections=self._kept,
+            ground_truth=sorted(self._kept_truth, key=lambda g: g.stamp_ns),
             interrupted=interrupted,
             class_names=self.class_names,
             geometry=self.model.geometry,
+            detection_counts=self.detection_counts,
+            map_report=report,
+            map_note=note,
+            records=self._records_in,
+            signal=signum,
+            error=None if error is None else f"{type(error).__name__}: {error}",
         )
 
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop.is_set():
-            raise KeyboardInterrupt
-        logger.warning("interrupted: finishing the frames in flight and closing the sinks")
-        self._stop.set()
 
-    def _close(self) -> None:
-        closers = [*(s.close for s in self.sinks), *(e.close for e in self.engines)]
-        for closer in [*closers, self.source.close]:
-            try:
-                closer()
-            except Exception as exc:  # one failing close must not keep the others open
-                logger.error("closing failed: %s: %s", type(exc).__name__, exc)
+def _sink_error(sink: Sink, exc: BaseException) -> SinkError:
+    """A sink's own exception as a one-line :class:`SinkError` naming the sink and file."""
+    cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    file = getattr(exc, "filename", None) or getattr(sink, "path", None)
+    return SinkError(
+        f"cannot write: {type(exc).__name__}: {cause}",
+        sink=getattr(sink, "name", type(sink).__name__),
+        file=None if file is None else str(file),
+    )

@@ -7,7 +7,12 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "end_to_end": {"p50_ms": .., "p90_ms": .., "p99_ms": .., "max_ms": ..},
      "map": {"overall": .., "car": .., "pedestrian": .., "cyclist": ..},
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
-     "missing": {sensor: frames}, "interrupted": false, "map_note": ".."}
+     "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
+     "signal": null, "error": null, "records": 4021}
+
+``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
+``error`` is the one-line error of a run that failed, whose report is then partial;
+``records`` counts the records of the sensors' topics read from the drive.
 
 ``map`` values are ``null`` when the drive has no ground truth or no evaluator is installed
 (``map_note`` says which). ``realtime_factor`` is seconds of drive replayed per second of wall
@@ -17,6 +22,7 @@ time.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,9 @@ def build_report(
         "faults": faults,
         "missing": dict(sorted(result.missing.items())),
         "interrupted": result.interrupted,
+        "signal": None if result.signal is None else signal.Signals(result.signal).name,
+        "error": result.error,
+        "records": result.records,
     }
 
 
@@ -116,12 +125,10 @@ def summarise_detections(result: RunResult) -> str:
     """One line: detections per class over the run."""
     names = result.class_names or CLASS_NAMES
     counts = dict.fromkeys(names, 0)
-    total = 0
-    for detections in result.detections:
-        total += len(detections)
-        for label in detections.labels.tolist():
-            if 0 <= label < len(names):
-                counts[names[label]] += 1
+    for label, count in result.detection_counts.items():
+        if 0 <= label < len(names):
+            counts[names[label]] += count
+    total = sum(result.detection_counts.values())
     per_class = ", ".join(f"{name} {count}" for name, count in counts.items())
     per_frame = total / result.frames if result.frames else 0.0
     return f"detections: {total} over {result.frames} frames ({per_frame:.1f}/frame; {per_class})"

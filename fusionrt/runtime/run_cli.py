@@ -4,8 +4,11 @@
 (as fast as possible, or ``--realtime`` at ``--rate``), writes the sinks into ``--out``, prints
 the detections summary, the mAP (when the drive has ground truth and an evaluator is installed)
 and the latency table, and with ``--report`` writes the report JSON
-(:mod:`fusionrt.runtime.report`). Ctrl-C finishes the frames in flight, closes the sinks and
-exits 130.
+(:mod:`fusionrt.runtime.report`). SIGINT (Ctrl-C) or SIGTERM finishes the frames in flight,
+closes the sinks, writes the report (``interrupted: true``) and exits 130 or 143. A run that
+fails (a sink that cannot write, an engine error) closes what it can, still writes the report
+(with its ``error``) and exits 1 with a one-line error; the output paths are checked before
+anything runs.
 
 ``fusionrt bench PIPELINE.yaml --source DRIVE`` measures, in one process: (a) the pipeline's
 per-frame cost against the sum of the bare stage calls, (b) pipelined against serial throughput,
@@ -16,68 +19,117 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from fusionrt.runtime import evaluation
 from fusionrt.runtime.config import load_pipeline
+from fusionrt.runtime.errors import ConfigError, SinkError
 from fusionrt.runtime.messages import CLASS_NAMES
 from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
+from fusionrt.runtime.signals import exit_status
+from fusionrt.runtime.truth import GroundTruthWindow, RunEvaluator
 
 
 def evaluate(result: RunResult) -> tuple[dict[str, float | None] | None, str]:
-    """mAP of the run's detections against the drive's ground truth, and a note saying how.
+    """mAP of a run's kept detections against its kept ground truth, and a note saying how.
 
-    nuScenes-style centre-distance mAP (:mod:`fusionrt.runtime.evaluation`) over the actors
-    inside the model's BEV grid and visible enough; frames without ground truth within
-    ``GT_TOLERANCE_NS`` of their stamp are left out, as in ``fusionrt eval``.
+    For a result run with ``RunOptions.keep_results`` (the fleet's chunks): nuScenes-style
+    centre-distance mAP (:mod:`fusionrt.runtime.evaluation`) over the actors inside the
+    model's BEV grid and visible enough; frames without ground truth within
+    ``GT_TOLERANCE_NS`` of their stamp are left out, as in ``fusionrt eval``. A pipeline scores
+    its own frames as it writes them (``RunResult.map_report``).
     """
     if not result.ground_truth:
         return None, "the drive has no ground truth"
     if result.geometry is None:
         return None, "the model declares no geometry to evaluate on"
-    stamps = np.array([g.stamp_ns for g in result.ground_truth], np.int64)
-    frames = []
+    window = GroundTruthWindow(window_ns=2**62)
+    evaluator = RunEvaluator(window, result.geometry.bev, result.class_names or CLASS_NAMES)
+    for truth in result.ground_truth:
+        evaluator.add_truth(truth)
     for detections in result.detections:
-        index = int(np.argmin(np.abs(stamps - detections.stamp_ns)))
-        if abs(int(stamps[index]) - detections.stamp_ns) > evaluation.GT_TOLERANCE_NS:
-            continue
-        truth = result.ground_truth[index]
-        keep = evaluation.detection_targets(truth.boxes, truth.visibility, result.geometry.bev)
-        frames.append(
-            evaluation.FrameResult(
-                pred_xy=detections.boxes[:, :2],
-                pred_labels=detections.labels,
-                pred_scores=detections.scores,
-                gt_xy=truth.boxes[keep, :2],
-                gt_labels=truth.labels[keep],
-            )
-        )
-    if not frames:
+        evaluator.add_frame(detections)
+    report = evaluator.finish()
+    if report is None:
         return None, "no frame has ground truth at its stamp"
-    report = evaluation.mean_average_precision(frames, result.class_names or CLASS_NAMES)
-    note = f"nuScenes-style centre-distance mAP over {len(frames)} frames with ground truth"
+    note = f"nuScenes-style centre-distance mAP over {report.frames} frames with ground truth"
     return dict(report.map), note
+
+
+def check_output_paths(out_dir: Path | None, report: Path | None) -> None:
+    """Refuse, before anything runs, an output folder or report path that cannot be written."""
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError("--out names a file, not a folder", path=str(out_dir))
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the output folder: {exc.strerror or exc}", path=str(out_dir)
+            ) from None
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise ConfigError("the output folder is not writable", path=str(out_dir))
+    if report is not None:
+        if report.is_dir():
+            raise ConfigError("--report names a folder; give a file path", path=str(report))
+        parent = report.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the report's folder: {exc.strerror or exc}", path=str(parent)
+            ) from None
+        writable = os.access(report, os.W_OK) if report.exists() else os.access(parent, os.W_OK)
+        if not writable:
+            raise ConfigError("the report path is not writable", path=str(report))
 
 
 def run_pipeline(
     pipeline_path: Path, drive: Path, options: RunOptions, registry: Registry
 ) -> tuple[RunResult, dict[str, Any]]:
-    """Build and run a pipeline; its result and report."""
+    """Build and run a pipeline; its result and report.
+
+    A run that fails after it started raises :class:`RunFailed`, which carries the partial
+    result and its report (so the caller can still write the report).
+    """
     config = load_pipeline(pipeline_path)
-    result = Pipeline(config, drive, registry, options).run()
-    map_values, note = evaluate(result)
-    return result, build_report(result, map_values, note)
+    pipeline = Pipeline(config, drive, registry, options)
+    try:
+        result = pipeline.run()
+    except BaseException as exc:
+        if pipeline.result is None:
+            raise
+        raise RunFailed(exc, pipeline.result, report_of(pipeline.result)) from exc
+    return result, report_of(result)
+
+
+def report_of(result: RunResult) -> dict[str, Any]:
+    """The report document of a finished (or failed) run."""
+    report = result.map_report
+    map_values = None if report is None else dict(report.map)
+    return build_report(result, map_values, result.map_note)
+
+
+class RunFailed(Exception):
+    """A run that stopped on an error; ``error`` is the cause, ``result`` / ``report`` what it
+    had done by then."""
+
+    def __init__(self, error: BaseException, result: RunResult, report: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.result = result
+        self.report = report
 
 
 def _run(args: argparse.Namespace) -> int:
     from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
 
+    check_output_paths(args.out, args.report)
     options = RunOptions(
         backend=args.backend,
         realtime=args.realtime,
@@ -88,15 +140,27 @@ def _run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         progress=None if args.progress else False,
     )
-    result, report = run_pipeline(args.pipeline, args.source, options, registry_from_args(args))
+    try:
+        result, report = run_pipeline(args.pipeline, args.source, options, registry_from_args(args))
+    except RunFailed as failed:
+        _write_report(failed.report, args.report)
+        raise failed.error from None
     print(format_report(report, summarise_detections(result)))
-    if args.report is not None:
-        write_report(report, args.report)
-        print(f"report: {args.report}")
+    _write_report(report, args.report)
     if result.interrupted:
         print("fusionrt: interrupted; sinks flushed", file=sys.stderr)
-        return 130
+        return exit_status(result.signal or signal.SIGINT)
     return 0
+
+
+def _write_report(report: dict[str, Any], path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        write_report(report, path)
+    except OSError as exc:
+        raise SinkError(f"cannot write the report: {exc.strerror or exc}", file=str(path)) from None
+    print(f"report: {path}")
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 ``fusionrt quantize --drive DRIVE --pipeline PIPELINE.yaml`` calibrates on exactly what the
 engine will see at run time: the drive goes through the pipeline's own front end
-(:func:`~fusionrt.runtime.pipeline.build_front_end`: decode → synchronise → preprocess →
+(:func:`~fusionrt.runtime.front_end.build_front_end`: decode → synchronise → preprocess →
 ``model.make_feed``), and every ``stride``-th assembled frame's feed is kept, up to
 ``max_frames``. Frames with a missing sensor are kept too (zeros and a 0 in the modality mask
 are inputs the engine sees). Nothing here imports an inference runtime.
@@ -35,7 +35,7 @@ def feeds_from_drive(
             max_frames=max_frames,
             stride=stride,
         )
-    from fusionrt.runtime.pipeline import build_front_end  # noqa: PLC0415  (heavy import)
+    from fusionrt.runtime.front_end import build_front_end  # noqa: PLC0415  (heavy import)
 
     config = load_pipeline(pipeline_path)
     front = build_front_end(config, Path(drive), registry, ground_truth=False)

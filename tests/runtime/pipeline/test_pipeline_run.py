@@ -13,6 +13,7 @@ import pytest
 from pipeline_support import make_drive, pipeline_dict, write_pipeline
 
 from fusionrt.runtime.config import load_pipeline
+from fusionrt.runtime.errors import EngineError, SinkError
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.pipeline import Pipeline, RunOptions
 from fusionrt.runtime.registry import PluginInfo
@@ -102,7 +103,8 @@ def test_end_to_end_is_deterministic_and_independent_of_the_workers(tmp_path, dr
     assert report["peak_rss_mb"] > 0 and report["startup_s"] > 0
     assert observer.calls[0] == "configure" and observer.calls[-1] == "unconfigure"
     assert observer.calls.count("frame") == result.frames
-    assert len(result.ground_truth) >= result.frames  # the drive's ground truth was read
+    assert result.ground_truth == [] and result.detections == []  # a run keeps neither
+    assert result.map_report is not None and result.map_report.frames == result.frames
 
 
 def _fresh():
@@ -224,7 +226,8 @@ def _run_in_thread(pipeline: Pipeline, timeout_s: float = 120.0):
 def test_a_stalled_inference_thread_keeps_frames_in_flight_bounded(tmp_path, drive):
     config = load_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_dict(queue_size=2)))
     sink = CountingSink()
-    pipeline = Pipeline(config, drive, _fresh(), RunOptions(infer_workers=2), sinks=[sink])
+    options = RunOptions(infer_workers=2, keep_results=True)
+    pipeline = Pipeline(config, drive, _fresh(), options, sinks=[sink])
     slow, infer = pipeline.engines[0], pipeline.engines[0].infer
     calls = itertools.count()
 
@@ -237,9 +240,10 @@ def test_a_stalled_inference_thread_keeps_frames_in_flight_bounded(tmp_path, dri
     in_flight = []
     submit = pipeline._submit
 
-    def watched_submit(job, infer_q):
-        submit(job, infer_q)
+    def watched_submit(job):
+        going_on = submit(job)
         in_flight.append(pipeline._queued - sink.written)
+        return going_on
 
     pipeline._submit = watched_submit
     result = _run_in_thread(pipeline)["result"]
@@ -265,5 +269,14 @@ def test_an_error_mid_run_stops_every_thread_and_is_raised(tmp_path, drive, wher
 
         engine.infer = fail_third
     outcome = _run_in_thread(pipeline)
-    assert isinstance(outcome.get("error"), RuntimeError)
+    error = outcome.get("error")
+    if where == "sink":  # one line naming the sink, the cause kept
+        assert isinstance(error, SinkError) and error.context["sink"] == "CountingSink"
+        assert "RuntimeError: disk full" in str(error)
+    else:
+        assert isinstance(error, EngineError) and error.context["backend"] == "onnxruntime"
+        assert "CUDA error: an illegal memory access" in str(error)
     assert sink.written < 15  # the run stopped early
+    # the partial result is kept for the report
+    assert pipeline.result is not None and pipeline.result.frames == sink.written
+    assert pipeline.result.error == f"{type(error).__name__}: {error}"
