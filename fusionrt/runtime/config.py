@@ -107,7 +107,7 @@ class RuntimeConfig:
     ``deadline_ms``: in real-time mode, a frame older than this (since its newest message
     arrived) when inference could start is dropped. ``plugin_timeout_ms``: the most a sensor
     plugin's ``decode`` or ``preprocess`` call may take; a call past it is abandoned (its
-    message or frame loses that sensor, reported ``timeout``), and after ``quarantine_after``
+    message or frame loses that sensor, reported ``plugin_timeout``), and after ``quarantine_after``
     such timeouts the sensor is no longer called for the rest of the run.
     """
 

@@ -28,7 +28,7 @@ dropped and counted.
 **Faults cost their own message or frame, never the run.** A plugin that raises, returns
 tensors that break its declared specs, or returns NaN / infinity loses that sensor for that
 frame (:mod:`~fusionrt.runtime.assembly`). A ``decode`` or ``preprocess`` call that overruns
-``runtime.plugin_timeout_ms`` is abandoned on its daemon thread and reported ``timeout``: for
+``runtime.plugin_timeout_ms`` is abandoned on its daemon thread and reported ``plugin_timeout``: for
 ``decode`` the supervisor hands the source to a fresh ingest thread (the hung one discards its
 result when it returns, if ever), for ``preprocess`` the pool replaces the thread; after
 ``runtime.quarantine_after`` timeouts the sensor is quarantined (:mod:`fusionrt.runtime.watchdog`
@@ -92,6 +92,7 @@ from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvalu
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
 
 __all__ = [
+    "PLUGIN_TIMEOUT",
     "ROUTINE_SYNC_DROPS",
     "Pipeline",
     "RunInfo",
@@ -109,6 +110,9 @@ _SINK_TRUTH_TOLERANCE_NS = 50_000_000
 #: Drop reasons of the synchroniser's normal work (a faster sensor's extra messages): counted
 #: and reported through the hook like every loss, but logged at debug level, not as warnings.
 ROUTINE_SYNC_DROPS = frozenset({"superseded", "outside_interval", "end_of_input", "reset"})
+#: Fault reason of a plugin call past ``runtime.plugin_timeout_ms`` (the synchroniser's own
+#: ``timeout`` means a frame's deadline passed before a sensor's message came).
+PLUGIN_TIMEOUT = "plugin_timeout"
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,10 @@ class _Job:
     arrival_newest_ns: int
     detections: Detections | None = None  # None when dropped at the deadline
     seq: int = 0  # place in the inference queue: the sinks see frames in this order
+
+
+class _Stopped(Exception):
+    """The run stopped while a frame waited for its preprocess: the frame is dropped."""
 
 
 @dataclass
@@ -395,7 +403,7 @@ class Pipeline:
     def _timed_out(self, sensor: str, stamp_ns: int | None, what: str) -> None:
         """Report one plugin call past its deadline; quarantine the sensor after repeats."""
         detail = f"{what} took longer than {self.plugin_timeout_s * 1e3:.0f} ms; result discarded"
-        self.assembler.fault(sensor, stamp_ns, "timeout", detail)
+        self.assembler.fault(sensor, stamp_ns, PLUGIN_TIMEOUT, detail)
         self._count_timeout(sensor)
 
     def _count_timeout(self, sensor: str) -> None:
@@ -639,6 +647,8 @@ class Pipeline:
                 try:
                     if self._error is None:
                         self._infer(engine, job)
+                except _Stopped:
+                    self._drop(job, "stopped")
                 except BaseException as exc:  # surfaced by run(); the other stages drain
                     self._fail(exc)
                 sink_q.put(job)
@@ -692,32 +702,44 @@ class Pipeline:
         """The group's tensors for the frame, or its zeros when its call overran (reported,
         counted towards quarantine) or could not run."""
         frame = job.frame
-        started = time.monotonic()
-        try:
-            done = future.result(timeout=self.plugin_timeout_s)
-        except FutureTimeout:
-            assert self._pool is not None
-            self._hung_groups.add(id(group))
-            self._pool.abandon(future)
-            done = None
-            logger.debug(
-                "preprocess %s overran after %.3f s", group.stage, time.monotonic() - started
-            )
+        done = self._await_group(group, future)
         if done is not None:
             tensors, stage, duration_ns = done
             job.timings_ms[stage] = job.timings_ms.get(stage, 0.0) + duration_ns / _NS_PER_MS
             return tensors
         present = [b.name for b in group.bindings if frame.messages.get(b.name) is not None]
-        reason = "timeout"
+        reason = PLUGIN_TIMEOUT
         if present and all(self.health.is_quarantined(n) for n in present):
             reason = "quarantined"
         zeros = self.assembler.mask_group(
             group, frame, reason, f"{group.stage} did not answer within the plugin deadline"
         )
-        if reason == "timeout":  # reported by mask_group; counted towards quarantine here
+        if reason == PLUGIN_TIMEOUT:  # reported by mask_group; counted towards quarantine here
             for name in present:
                 self._count_timeout(name)
         return zeros
+
+    def _await_group(
+        self, group: PreprocessGroup, future: Future[tuple[dict[str, np.ndarray], str, int] | None]
+    ) -> tuple[dict[str, np.ndarray], str, int] | None:
+        """The group's result, ``None`` if its call overran the plugin deadline (then
+        abandoned); raises :class:`_Stopped` when the run stops meanwhile, so that shutdown
+        never waits on a hung plugin."""
+        deadline = time.monotonic() + self.plugin_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return future.result(timeout=max(min(_POLL_S, remaining), 0.0))
+            except FutureTimeout:
+                if self._stop.is_set():
+                    raise _Stopped from None
+                if remaining > _POLL_S:
+                    continue
+            assert self._pool is not None
+            self._hung_groups.add(id(group))
+            self._pool.abandon(future)
+            logger.debug("%s overran the plugin deadline", group.stage)
+            return None
 
     def _sink_loop(self, sink_q: queue.Queue[Any]) -> None:
         """Write frames in queue order: inference threads may finish them out of order, so

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -91,3 +92,121 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_sinks(tmp_path, drive):
     report = json.loads((out / "r.json").read_text())
     assert report["interrupted"] is True and report["frames"] < 15  # stopped early
     _check_outputs(out, report["frames"])
+
+
+def _start(pipeline: Path, drive: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
+    command = [sys.executable, str(MAIN), "run", str(pipeline), "--source", str(drive)]
+    command += ["--out", str(out), "--report", str(out / "r.json"), *extra]
+    return subprocess.Popen(
+        command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+
+
+def _wait_for_lines(path: Path, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+def _mp4_boxes(path: Path) -> list[bytes]:
+    """The top-level ISO BMFF box types of an MP4 file (a finished one has a ``moov``)."""
+    data, boxes, offset = path.read_bytes(), [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        boxes.append(data[offset + 4 : offset + 8])
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+def test_sigterm_finishes_every_file_and_the_report(tmp_path, drive):
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict(sinks=SINKS))
+    out = tmp_path / "out"
+    process = _start(pipeline, drive, out, "--realtime", "--rate", "0.25")
+    _wait_for_lines(out / "detections.jsonl", 2)
+    process.send_signal(signal.SIGTERM)  # what systemd, Docker and Ray send
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    report = json.loads((out / "r.json").read_text())
+    assert report["interrupted"] is True and report["signal"] == "SIGTERM"
+    assert report["error"] is None and report["frames"] < 15
+    _check_outputs(out, report["frames"])  # the MCAP has its summary and index
+    assert b"moov" in _mp4_boxes(out / "video.mp4")
+
+
+def test_the_first_ctrl_c_stops_a_run_whose_plugin_hangs(tmp_path, drive):
+    data = pipeline_dict(plugin_timeout_ms=120_000)  # the deadline alone would take minutes
+    data["plugins"] = ["toy_model", "faulty_sensors"]
+    data["sensors"]["radar_front"]["plugin"] = "stuck_preprocess_radar"
+    out = tmp_path / "out"
+    process = _start(write_pipeline(tmp_path / "p.yaml", data), drive, out)
+    _wait_for_lines(out / "detections.jsonl", 1)
+    time.sleep(0.5)  # the fourth radar preprocess is now stuck for good
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)  # one signal is enough
+    assert process.returncode == 130, stderr
+    report = json.loads((out / "r.json").read_text())
+    assert report["interrupted"] is True and report["dropped_by_reason"].get("stopped", 0) >= 1
+
+
+def test_a_write_failure_is_one_line_a_report_and_a_non_zero_exit(tmp_path, drive):
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict(sinks=[{"name": "jsonl"}]))
+    out = tmp_path / "out"
+    limit = 40_000  # bytes per file: the JSONL outgrows it after a few frames
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    process = _start(pipeline, drive, out, preexec_fn=small_files)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith("fusionrt: error:")]
+    assert "SinkError" in line and "File too large" in line
+    assert "sink='jsonl'" in line and "detections.jsonl" in line
+    report = json.loads((out / "r.json").read_text())
+    assert report["error"].startswith("SinkError") and 0 < report["frames"] < 20
+
+
+def test_output_paths_are_checked_before_the_run(tmp_path, drive):
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict())
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    cases = {
+        "--out names a file": ["--out", str(a_file)],
+        "cannot create the output folder": ["--out", str(a_file / "sub")],
+        "--report names a folder": ["--out", str(tmp_path / "o"), "--report", str(tmp_path)],
+    }
+    for message, extra in cases.items():
+        command = [sys.executable, str(MAIN), "run", str(pipeline), "--source", str(drive)]
+        started = time.monotonic()
+        done = subprocess.run(
+            [*command, *extra], check=False, env=_env(), capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        assert time.monotonic() - started < 30  # refused up front, not after the run
+
+
+def test_a_drive_without_messages_for_the_pipeline_fails(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    bag = tmp_path / "empty_bag"
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Writer(bag, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        for topic, (_, msgtype) in {
+            "/sensors/lidar_top/points": ("lidar", "sensor_msgs/msg/PointCloud2")
+        }.items():
+            writer.add_connection(topic, msgtype, typestore=store)
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict())
+    command = [sys.executable, str(MAIN), "run", str(pipeline), "--source", str(bag)]
+    command += ["--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        command, check=False, env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stdout
+    assert "SourceError: the drive holds no messages for the pipeline's topics" in done.stderr
