@@ -82,6 +82,7 @@ from fusionrt.runtime.errors import (
 from fusionrt.runtime.evaluation import MapReport
 from fusionrt.runtime.front_end import build_front_end, component_class, decode_ground_truth
 from fusionrt.runtime.geometry import ModelGeometry
+from fusionrt.runtime.health import RunHealth, SensorHealth
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.process_stats import peak_rss_mb, process_start_time
@@ -136,13 +137,19 @@ class RunOptions:
 
 @dataclass
 class RunInfo:
-    """What a sink may need besides each frame: given to ``sink.start(info)`` if it has one."""
+    """What a sink may need besides each frame: given to ``sink.start(info)`` if it has one.
+
+    ``ground_truth(stamp_ns)``: the ground truth near a stamp, if any; ``health()``: a
+    snapshot of the run's counts (:class:`~fusionrt.runtime.health.RunHealth`), callable from
+    any thread at any time (a live sink publishes diagnostics from it).
+    """
 
     out_dir: Path
     rig: Any
     model: Model
     sensors: Mapping[str, Sensor]
     ground_truth: Callable[[int], GroundTruthBoxes | None]
+    health: Callable[[], RunHealth]
 
 
 @dataclass
@@ -260,8 +267,8 @@ class Pipeline:
         self.queue_size = runtime.queue_size
         self.deadline_ns = int(runtime.deadline_ms * _NS_PER_MS)
         self.plugin_timeout_s = runtime.plugin_timeout_ms / 1e3
-        self.health = PluginHealth(runtime.quarantine_after)
-        self.assembler.quarantined = self.health.quarantined
+        self.plugin_health = PluginHealth(runtime.quarantine_after)
+        self.assembler.quarantined = self.plugin_health.quarantined
         self.recorder = LatencyRecorder()
         self.dropped: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
@@ -287,6 +294,9 @@ class Pipeline:
         # (sensor, stamp on the common clock) -> (decode ns, arrival ns, plugin name)
         self._arrivals: dict[tuple[str, int], tuple[int, int, str]] = {}
         self._first_frame_at: float | None = None
+        self._started_monotonic = time.monotonic()
+        self._decoded: Counter[str] = Counter()  # messages decoded per sensor
+        self._last_stamp: dict[str, int] = {}
         self._ingest_done = threading.Event()
         self._generation = 0  # of the ingest thread that owns the source
         self._decoding: _Decoding | None = None
@@ -407,11 +417,11 @@ class Pipeline:
         self._count_timeout(sensor)
 
     def _count_timeout(self, sensor: str) -> None:
-        if self.health.timed_out(sensor):
+        if self.plugin_health.timed_out(sensor):
             logger.error(
                 "sensor %s: quarantined after %d timeouts; it is no longer called",
                 sensor,
-                self.health.timeouts[sensor],
+                self.plugin_health.timeouts[sensor],
             )
 
     def _fail(self, exc: BaseException) -> None:
@@ -420,6 +430,36 @@ class Pipeline:
             if self._error is None:
                 self._error = exc
         self._stop.set()
+
+    def health(self) -> RunHealth:
+        """A snapshot of the run's counts (thread-safe: copies under the GIL)."""
+        faults: dict[str, dict[str, int]] = {}
+        for (sensor, reason), count in dict(self.assembler.faults).items():
+            faults.setdefault(sensor, {})[reason] = count
+        stale = set(self.assembler.synchronizer.stale.stale)
+        decoded, last = dict(self._decoded), dict(self._last_stamp)
+        sensors = {
+            name: SensorHealth(
+                name,
+                messages=decoded.get(name, 0),
+                faults=faults.get(name, {}),
+                last_stamp_ns=last.get(name),
+                stale=name in stale,
+                quarantined=self.plugin_health.is_quarantined(name),
+            )
+            for name in self.config.sensor_names()
+        }
+        e2e = self.recorder.summary().get("end_to_end", {})
+        now = time.monotonic()
+        return RunHealth(
+            monotonic_s=now,
+            uptime_s=now - self._started_monotonic,
+            frames=self._written,
+            dropped=dict(self.dropped),
+            end_to_end_p50_ms=e2e.get("p50_ms"),
+            end_to_end_p99_ms=e2e.get("p99_ms"),
+            sensors=sensors,
+        )
 
     # -- ground truth -------------------------------------------------------------------
 
@@ -493,6 +533,8 @@ class Pipeline:
                 continue
             assert binding is not None
             stamp = message.stamp_ns + offsets.get(message.sensor, 0)
+            self._decoded[message.sensor] += 1
+            self._last_stamp[message.sensor] = stamp
             plugin = type(binding.sensor).name
             self._arrivals[(message.sensor, stamp)] = (decode_ns, arrival, plugin)
             self.recorder.add(f"decode.{plugin}", decode_ns)
@@ -544,7 +586,9 @@ class Pipeline:
         """Submit one group's preprocess; a resolved ``None`` future when it must not run
         (every sensor quarantined, or its previous call still hung)."""
         names = [b.name for b in group.bindings]
-        if id(group) in self._hung_groups or all(self.health.is_quarantined(n) for n in names):
+        if id(group) in self._hung_groups or all(
+            self.plugin_health.is_quarantined(n) for n in names
+        ):
             skipped: Future[tuple[dict[str, np.ndarray], str, int] | None] = Future()
             skipped.set_result(None)
             return skipped
@@ -709,7 +753,7 @@ class Pipeline:
             return tensors
         present = [b.name for b in group.bindings if frame.messages.get(b.name) is not None]
         reason = PLUGIN_TIMEOUT
-        if present and all(self.health.is_quarantined(n) for n in present):
+        if present and all(self.plugin_health.is_quarantined(n) for n in present):
             reason = "quarantined"
         zeros = self.assembler.mask_group(
             group, frame, reason, f"{group.stage} did not answer within the plugin deadline"
@@ -811,6 +855,7 @@ class Pipeline:
             self.model,
             {s.instance: s for s in self.sensors},
             self.ground_truth_near,
+            self.health,
         )
         self._infer_q: queue.Queue[Any] = queue.Queue(self.queue_size)
         sink_q: queue.Queue[Any] = queue.Queue(self.queue_size)
