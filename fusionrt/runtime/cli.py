@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.runtime.engines.cli",
     "fusionrt.sim.cli",
     "fusionrt.runtime.run_cli",
+    "fusionrt.runtime.serve_cli",
     "fusionrt.fleet.cli",
     "fusionrt.plugins.models.reference.train.cli",
     "fusionrt.plugins.models.reference.eval.cli",

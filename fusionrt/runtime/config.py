@@ -31,6 +31,7 @@ milliseconds (``*_ms``); the objects hold nanoseconds (``*_ns``) where the runti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +59,35 @@ _LATEST_PARAMS = {"max_age_ms": 1_000_000, "interpolation": None, "history": 1}
 
 
 @dataclass(frozen=True, slots=True)
+class ComponentConfig:
+    """A named component (model, backend, sink, live source) and its options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SensorConfig:
-    """One sensor instance: its rig name, plugin, topics and plugin options."""
+    """One sensor instance: its rig name, plugin, topics and plugin options, and in a live run
+    the live source it reads (``None``: the pipeline's ``live:`` transport)."""
 
     name: str
     plugin: str
     topics: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+    source: ComponentConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """How ``fusionrt serve`` receives: the live source that sensors without a ``source`` of
+    their own read (``transport: zenoh`` is ROS 2 over Zenoh, the ``ros2`` source), its options
+    (for Zenoh: ``domain_id``, ``mode``, ``connect``, ``listen``, ``multicast_scouting``), and
+    how many records each topic may queue before the oldest is dropped."""
+
+    source: str = "ros2"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    queue_size: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +99,6 @@ class SyncConfig:
     parameters: Mapping[str, Any]
     latest: Mapping[str, Mapping[str, Any]]
     expected_periods_ns: Mapping[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentConfig:
-    """A named component (model, backend, sink) and its options."""
-
-    name: str
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +148,7 @@ class PipelineConfig:
     rig: Path | None = None
     plugins: tuple[str, ...] = ()
     ground_truth_topic: str | None = None
+    live: LiveConfig | None = None
 
     def sensor_names(self) -> tuple[str, ...]:
         """Rig names of the sensors, in file order."""
@@ -201,7 +217,7 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     path = Path(path)
     r = _Reader(path)
     top = r.mapping(data, "")
-    allowed = ("rig", "plugins", "sensors", "sync", "model", "backend", "sinks", "runtime")
+    allowed = ("rig", "plugins", "sensors", "sync", "model", "backend", "sinks", "runtime", "live")
     r.only(top, (*allowed, "ground_truth"), "")
     rig = None
     if top.get("rig") is not None:
@@ -235,6 +251,7 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
         rig=rig,
         plugins=plugins,
         ground_truth_topic=gt_topic,
+        live=None if top.get("live") is None else _live(r, top["live"]),
     )
 
 
@@ -263,7 +280,7 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
     for name, spec in sensors.items():
         key = f"sensors.{name}"
         d = r.mapping(spec, key)
-        r.only(d, ("plugin", "topic", "topics", "options"), key)
+        r.only(d, ("plugin", "topic", "topics", "options", "source"), key)
         if "plugin" not in d:
             raise r.error(f"{key}.plugin", f"{key} needs a plugin (camera, lidar, radar...)")
         plugin = r.string(d["plugin"], f"{key}.plugin")
@@ -282,9 +299,11 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
                     f"{key}.topic", f"topic {topic!r} is already read by {seen_topics[topic]!r}"
                 )
             seen_topics[topic] = name
-        out.append(
-            SensorConfig(name, plugin, topics, _options(r, d.get("options"), f"{key}.options"))
-        )
+        source = None
+        if d.get("source") is not None:
+            source = _component(r, d["source"], f"{key}.source", default=None)
+        options = _options(r, d.get("options"), f"{key}.options")
+        out.append(SensorConfig(name, plugin, topics, options, source))
     return tuple(out)
 
 
@@ -421,3 +440,65 @@ def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
             integer=True,
         ),
     )
+
+
+#: ``live.transport`` names: a transport, or any registered live source's own name.
+LIVE_TRANSPORTS = {"zenoh": "ros2"}
+_ZENOH_MODES = ("peer", "client")
+_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]*/\S+$")
+
+
+def _live(r: _Reader, value: Any) -> LiveConfig:
+    d = r.mapping(value, "live")
+    transport = r.string(d.get("transport", "zenoh"), "live.transport")
+    options = {k: v for k, v in d.items() if k not in ("transport", "queue_size")}
+    queue_size = r.number(d.get("queue_size", 8), "live.queue_size", minimum=1, integer=True)
+    if transport != "zenoh":  # a third-party live source validates its own options
+        return LiveConfig(
+            transport, MappingProxyType(_anchor_paths(options, r.path.parent)), queue_size
+        )
+    r.only(d, ("transport", "queue_size", *ZENOH_OPTIONS), "live")
+    return LiveConfig(
+        LIVE_TRANSPORTS[transport],
+        MappingProxyType(zenoh_options(options, file=r.path, key="live")),
+        queue_size,
+    )
+
+
+#: The options of the ``zenoh`` transport, with their defaults.
+ZENOH_OPTIONS: dict[str, Any] = {
+    "domain_id": 0,
+    "mode": "peer",
+    "connect": [],
+    "listen": [],
+    "multicast_scouting": False,
+}
+
+
+def zenoh_options(options: Mapping[str, Any], *, file: Path, key: str) -> dict[str, Any]:
+    """The Zenoh transport's options with their defaults, validated (every mistake a
+    ConfigError naming ``file`` and the key under ``key``)."""
+    r = _Reader(file)
+    out: dict[str, Any] = {**ZENOH_OPTIONS, **options}
+    domain = r.number(out["domain_id"], f"{key}.domain_id", minimum=0, integer=True)
+    if domain > 232:
+        raise r.error(f"{key}.domain_id", f"{key}.domain_id must be 0..232, got {domain}")
+    mode = out["mode"]
+    if mode not in _ZENOH_MODES:
+        raise r.error(f"{key}.mode", f"{key}.mode must be peer or client, got {mode!r}")
+    for name in ("connect", "listen"):
+        endpoints = out[name]
+        if not isinstance(endpoints, list):
+            raise r.error(f"{key}.{name}", f"{key}.{name} must be a list of endpoints")
+        for index, endpoint in enumerate(endpoints):
+            where = f"{key}.{name}[{index}]"
+            if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
+                raise r.error(
+                    where, f"{where} must be an endpoint like tcp/127.0.0.1:7447, got {endpoint!r}"
+                )
+    if not isinstance(out["multicast_scouting"], bool):
+        raise r.error(
+            f"{key}.multicast_scouting", f"{key}.multicast_scouting must be true or false"
+        )
+    out["connect"], out["listen"] = list(out["connect"]), list(out["listen"])
+    return out

@@ -17,8 +17,9 @@ import numpy as np
 
 from fusionrt.runtime.assembly import FaultCallback, FrameAssembler, SensorBinding
 from fusionrt.runtime.components import Model, Source
-from fusionrt.runtime.config import PipelineConfig
-from fusionrt.runtime.errors import ConfigError, FusionError, PluginError
+from fusionrt.runtime.config import ComponentConfig, PipelineConfig
+from fusionrt.runtime.errors import ConfigError, FusionError, PluginError, SourceError
+from fusionrt.runtime.live import LiveSource, RecordInbox
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.sensor import PreprocessContext, Sensor
@@ -27,9 +28,11 @@ from fusionrt.runtime.truth import GroundTruthBoxes
 
 __all__ = [
     "FrontEnd",
+    "LiveSources",
     "build_front_end",
     "component_class",
     "decode_ground_truth",
+    "open_live_sources",
     "open_source",
     "register_config_plugins",
 ]
@@ -165,7 +168,7 @@ class FrontEnd:
 
 def build_front_end(
     config: PipelineConfig,
-    drive: Path,
+    drive: Path | None,
     registry: Registry,
     *,
     ground_truth: bool = True,
@@ -175,8 +178,10 @@ def build_front_end(
     """Model, sensors, source (with the ground-truth topic if ``ground_truth``), rig and the
     frame assembler of ``config`` on ``drive``: decode → synchronise → preprocess → feed.
 
-    Shared by :class:`Pipeline` and by tools that need the model's feeds from a recording
-    (INT8 calibration). The caller closes ``source``.
+    ``drive`` ``None`` builds a live run (``fusionrt serve``): the sensors' live sources
+    (:func:`open_live_sources`) and the rig of the pipeline's ``rig:`` key, which is then
+    required. Shared by :class:`Pipeline` and by tools that need the model's feeds from a
+    recording (INT8 calibration). The caller closes ``source``.
     """
     register_config_plugins(registry, config)
     sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
@@ -185,10 +190,19 @@ def build_front_end(
         model: Model = model_cls(**dict(config.model.options))
     except (FusionError, TypeError) as exc:
         raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
-    topics = [t for s in config.sensors for t in s.topics]
-    if ground_truth and config.ground_truth_topic:
-        topics.append(config.ground_truth_topic)
-    source = open_source(drive, registry, topics)
+    if drive is None:
+        if config.rig is None:
+            raise ConfigError(
+                "a live run needs the pipeline's rig (there is no drive folder to take it from)",
+                file=str(config.path),
+                key="rig",
+            )
+        source: Source = open_live_sources(config, registry)
+    else:
+        topics = [t for s in config.sensors for t in s.topics]
+        if ground_truth and config.ground_truth_topic:
+            topics.append(config.ground_truth_topic)
+        source = open_source(drive, registry, topics)
     try:
         if config.rig is not None:
             from fusionrt.calibration.rig import Rig  # noqa: PLC0415
@@ -217,3 +231,73 @@ def build_front_end(
         source.close()
         raise
     return FrontEnd(model, sensors, source, rig, assembler)
+
+
+class LiveSources(LiveSource):
+    """The live sources of one run, started and closed together into one inbox."""
+
+    name = "live"
+
+    def __init__(self, sources: Sequence[LiveSource]) -> None:
+        super().__init__([t for source in sources for t in source.topics])
+        self.sources = tuple(sources)
+
+    def start(self, inbox: RecordInbox) -> None:
+        """Start every source into ``inbox``."""
+        for source in self.sources:
+            source.start(inbox)
+
+    def close(self) -> None:
+        """Close every source (one failing close does not keep the others open)."""
+        super().close()
+        errors = []
+        for source in self.sources:
+            try:
+                source.close()
+            except Exception as exc:
+                errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise SourceError(f"closing live sources failed: {'; '.join(errors)}")
+
+
+def open_live_sources(config: PipelineConfig, registry: Registry) -> LiveSources:
+    """The live sources of a pipeline: each sensor's own ``source``, and one source of the
+    ``live:`` transport for the sensors without one (their topics together)."""
+    shared: list[str] = []
+    # (the key naming the source, the key of its options, the component, its topics)
+    wanted: list[tuple[str, str, ComponentConfig, tuple[str, ...]]] = []
+    for sc in config.sensors:
+        if sc.source is None:
+            shared.extend(sc.topics)
+        else:
+            key = f"sensors.{sc.name}.source"
+            wanted.append((f"{key}.name", f"{key}.options", sc.source, sc.topics))
+    if shared:
+        if config.live is None:
+            raise ConfigError(
+                "a live run needs a live: section (or a source for every sensor)",
+                file=str(config.path),
+                key="live",
+            )
+        transport = ComponentConfig(config.live.source, config.live.options)
+        wanted.insert(0, ("live.transport", "live", transport, tuple(shared)))
+    sources: list[LiveSource] = []
+    try:
+        for name_key, options_key, component, topics in wanted:
+            cls = component_class(registry, config, "source", component.name, name_key)
+            if not issubclass(cls, LiveSource):
+                raise ConfigError(
+                    f"source {component.name!r} reads recordings, not live inputs",
+                    file=str(config.path),
+                    key=name_key,
+                )
+            try:
+                sources.append(cls(topics=list(topics), **dict(component.options)))
+            except (FusionError, TypeError) as exc:
+                message = exc.message if isinstance(exc, FusionError) else str(exc)
+                raise ConfigError(message, file=str(config.path), key=options_key) from None
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return LiveSources(sources)

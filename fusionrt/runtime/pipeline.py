@@ -83,12 +83,14 @@ from fusionrt.runtime.evaluation import MapReport
 from fusionrt.runtime.front_end import build_front_end, component_class, decode_ground_truth
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.health import RunHealth, SensorHealth
+from fusionrt.runtime.live import LiveSource, RecordInbox
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.process_stats import peak_rss_mb, process_start_time
 from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.sensor import Sensor
 from fusionrt.runtime.signals import StopSignals
+from fusionrt.runtime.sync.clock import WallClock
 from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
 
@@ -106,6 +108,7 @@ logger = logging.getLogger("fusionrt.pipeline")
 _NS_PER_MS = 1e6
 _END = object()  # queue sentinel
 _POLL_S = 0.05  # how often blocked threads look at the stop flag
+_LIVE_TICK_S = 0.005  # a live run advances its clock at least this often while idle
 #: Ground truth within this of a frame's stamp is drawn by the sinks.
 _SINK_TRUTH_TOLERANCE_NS = 50_000_000
 #: Drop reasons of the synchroniser's normal work (a faster sensor's extra messages): counted
@@ -121,7 +124,8 @@ class RunOptions:
     """Command-line choices that override or complete the pipeline file.
 
     ``keep_results`` keeps every frame's detections and the ground truth in the
-    :class:`RunResult` (the fleet scores chunks later; a long run should not).
+    :class:`RunResult` (the fleet scores chunks later; a long run should not). ``duration_s``
+    ends a live run after that long (``fusionrt serve --duration``).
     """
 
     backend: str | None = None
@@ -133,6 +137,7 @@ class RunOptions:
     out_dir: Path | None = None
     progress: bool | None = False
     keep_results: bool = False
+    duration_s: float | None = None
 
 
 @dataclass
@@ -197,6 +202,13 @@ class _Job:
     seq: int = 0  # place in the inference queue: the sinks see frames in this order
 
 
+@dataclass(frozen=True)
+class _LiveStats:
+    """A live run's counterpart of the replay's stats: it "replays" in real time."""
+
+    drive_s: float
+
+
 class _Stopped(Exception):
     """The run stopped while a frame waited for its preprocess: the frame is dropped."""
 
@@ -224,7 +236,7 @@ class Pipeline:
     def __init__(
         self,
         config: PipelineConfig,
-        drive: Path,
+        drive: Path | None,
         registry: Registry,
         options: RunOptions = RunOptions(),
         *,
@@ -234,7 +246,7 @@ class Pipeline:
         self.config = config
         self.options = options
         self.registry = registry
-        self.drive = Path(drive)
+        self.drive = None if drive is None else Path(drive)
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
         front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
@@ -243,6 +255,13 @@ class Pipeline:
         self.source = front.source
         self.rig = front.rig
         self.assembler = front.assembler
+        #: a live run (``drive`` None): records arrive in an inbox, deadlines on the wall clock
+        self.live = isinstance(self.source, LiveSource)
+        self._realtime = options.realtime or self.live
+        self._inbox: RecordInbox | None = None
+        self._live_started = 0.0
+        self._clock = WallClock()
+        self._by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
         self.engines: list[Engine] = []
         self.sinks: list[Sink] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
@@ -505,47 +524,83 @@ class Pipeline:
 
     def _consume(self, generation: int) -> bool:
         """The records loop; ``False`` when it ended early (``max_frames`` or a stop)."""
+        if self.live:
+            return self._consume_live(generation)
         assert self._records_iter is not None
-        gt_topic = self.config.ground_truth_topic
-        by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
-        offsets = self.assembler.synchronizer.time_offsets_ns
         for record in self._records_iter:
             arrival = time.perf_counter_ns()
             if not self._owns_source(generation):
                 return False
-            if record.topic == gt_topic:
-                self._keep_ground_truth(record)
-                continue
-            binding = by_topic.get(record.topic)
-            if binding is not None:
-                self._records_in += 1
-                with self._watch_lock:
-                    self._decoding = _Decoding(
-                        generation, binding.name, record.stamp_ns, time.monotonic()
-                    )
-            message = self.assembler.decode(record)
-            with self._watch_lock:
-                if self._generation != generation:
-                    return False  # declared hung while decoding: the result is discarded
-                self._decoding = None
-            decode_ns = time.perf_counter_ns() - arrival
-            if message is None:
-                continue
-            assert binding is not None
-            stamp = message.stamp_ns + offsets.get(message.sensor, 0)
-            self._decoded[message.sensor] += 1
-            self._last_stamp[message.sensor] = stamp
-            plugin = type(binding.sensor).name
-            self._arrivals[(message.sensor, stamp)] = (decode_ns, arrival, plugin)
-            self.recorder.add(f"decode.{plugin}", decode_ns)
-            start = time.perf_counter_ns()
-            frames = self.assembler.synchronise(message)
-            done = time.perf_counter_ns()
-            self.recorder.add("sync", done - start)
+            frames = self._take(generation, record, arrival)
+            if frames is None:
+                return False
             for frame in frames:
-                if not self._submit(self._job(frame, done)):
+                if not self._submit(self._job(frame, time.perf_counter_ns())):
                     return False
         return True
+
+    def _consume_live(self, generation: int) -> bool:
+        """The live loop: take what arrived, or after an idle tick, advance the synchroniser
+        on the wall clock so that due frames are emitted and silent sensors go stale."""
+        inbox, clock = self._inbox, self._clock
+        assert inbox is not None
+        sync = self.assembler.synchronizer
+        duration = self.options.duration_s
+        ends_at = None if duration is None else time.monotonic() + duration
+        while self._owns_source(generation):
+            if ends_at is not None and time.monotonic() >= ends_at:
+                return True
+            arrival = inbox.get(_LIVE_TICK_S)
+            frames: list[Frame] = []
+            if arrival is not None:
+                taken = self._take(generation, *arrival)
+                if taken is None:
+                    return False
+                frames = taken
+            now = clock.now_ns()
+            if now is not None:
+                frames.extend(sync.advance(now))
+            for frame in frames:
+                if not self._submit(self._job(frame, time.perf_counter_ns())):
+                    return False
+        return False
+
+    def _take(self, generation: int, record: RawRecord, arrival: int) -> list[Frame] | None:
+        """Decode one record (under the plugin deadline) and synchronise it; the frames it
+        completes, ``None`` when this thread lost the source meanwhile."""
+        if record.topic == self.config.ground_truth_topic:
+            self._keep_ground_truth(record)
+            return []
+        binding = self._by_topic.get(record.topic)
+        if binding is not None:
+            self._records_in += 1
+            with self._watch_lock:
+                self._decoding = _Decoding(
+                    generation, binding.name, record.stamp_ns, time.monotonic()
+                )
+        message = self.assembler.decode(record)
+        with self._watch_lock:
+            if self._generation != generation:
+                return None  # declared hung while decoding: the result is discarded
+            self._decoding = None
+        decode_ns = time.perf_counter_ns() - arrival
+        if message is None:
+            return []
+        assert binding is not None
+        stamp = message.stamp_ns + self.assembler.synchronizer.time_offsets_ns.get(
+            message.sensor, 0
+        )
+        self._decoded[message.sensor] += 1
+        self._last_stamp[message.sensor] = stamp
+        if self.live:
+            self._clock.observe(stamp, arrival)
+        plugin = type(binding.sensor).name
+        self._arrivals[(message.sensor, stamp)] = (decode_ns, arrival, plugin)
+        self.recorder.add(f"decode.{plugin}", decode_ns)
+        start = time.perf_counter_ns()
+        frames = self.assembler.synchronise(message)
+        self.recorder.add("sync", time.perf_counter_ns() - start)
+        return frames
 
     def _flush(self) -> None:
         done = time.perf_counter_ns()
@@ -610,7 +665,7 @@ class Pipeline:
         """Queue a frame for inference, holding one of the in-flight slots until the sink
         thread is done with it (waiting in replay mode; dropping it in real-time mode).
         ``False`` when the run must stop (``max_frames`` reached, or a stop)."""
-        if not self.options.realtime:
+        if not self._realtime:
             while not self._slots.acquire(timeout=_POLL_S):
                 if self._stop.is_set():
                     self._drop(job, "stopped")
@@ -619,7 +674,7 @@ class Pipeline:
             self._drop(job, "queue_full")
             return True
         job.seq = self._queued
-        if self.options.realtime:
+        if self._realtime:
             try:
                 self._infer_q.put_nowait(job)
             except queue.Full:
@@ -700,10 +755,7 @@ class Pipeline:
             sink_q.put(_END)
 
     def _infer(self, engine: Engine, job: _Job) -> None:
-        if (
-            self.options.realtime
-            and time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns
-        ):
+        if self._realtime and time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns:
             self._drop(job, "deadline")
             return
         tensors = [
@@ -872,9 +924,9 @@ class Pipeline:
             try:
                 self._start_sinks(info)
                 self.registry.hook.fusionrt_configure(config=self.config)
-                self._records_iter = self._records()
                 for thread in [*infer_threads, sink_thread]:
                     thread.start()
+                self._open_input()
                 self._supervise()
             except BaseException as exc:
                 self._fail(exc)
@@ -884,12 +936,28 @@ class Pipeline:
                 self._close()
                 self.registry.hook.fusionrt_unconfigure(config=self.config)
             interrupted = signals.received is not None and self._error is None
-            if self._error is None and not interrupted:
+            if self._error is None and not interrupted and not self.live:
                 self._check_drive_had_data()
         self.result = self._result(wall_s, launch, interrupted, signals.received)
         if self._error is not None:
             raise self._error
         return self.result
+
+    def _open_input(self) -> None:
+        """Start reading: the replay of the drive, or the live sources into the inbox."""
+        if not self.live:
+            self._records_iter = self._records()
+            return
+        capacity = self.config.live.queue_size if self.config.live is not None else 8
+        self._inbox = RecordInbox(capacity, on_drop=self._inbox_dropped)
+        self._live_started = time.perf_counter()
+        assert isinstance(self.source, LiveSource)
+        self.source.start(self._inbox)
+
+    def _inbox_dropped(self, topic: str, reason: str, record: RawRecord) -> None:
+        binding = self._by_topic.get(topic)
+        sensor = binding.name if binding is not None else "source"
+        self.assembler.fault(sensor, record.stamp_ns, reason, f"{topic}: {reason}")
 
     def _start_sinks(self, info: RunInfo) -> None:
         for sink in self.sinks:
@@ -915,8 +983,12 @@ class Pipeline:
             sink.join()
         if self._pool is not None:
             self._pool.shutdown()
+        if self._inbox is not None:
+            self._inbox.close()
+            self.replay_stats = _LiveStats(time.perf_counter() - self._live_started)
         records = self._records_iter
-        self.replay_stats = getattr(records, "stats", None)
+        if records is not None:
+            self.replay_stats = getattr(records, "stats", None)
         close = getattr(records, "close", None)
         if close is not None:
             try:

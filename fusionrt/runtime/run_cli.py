@@ -143,17 +143,18 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result, report = run_pipeline(args.pipeline, args.source, options, registry_from_args(args))
     except RunFailed as failed:
-        _write_report(failed.report, args.report)
+        write_report_or_fail(failed.report, args.report)
         raise failed.error from None
     print(format_report(report, summarise_detections(result)))
-    _write_report(report, args.report)
+    write_report_or_fail(report, args.report)
     if result.interrupted:
         print("fusionrt: interrupted; sinks flushed", file=sys.stderr)
         return exit_status(result.signal or signal.SIGINT)
     return 0
 
 
-def _write_report(report: dict[str, Any], path: Path | None) -> None:
+def write_report_or_fail(report: dict[str, Any], path: Path | None) -> None:
+    """Write the report to ``path`` (if given); a failure is a one-line SinkError."""
     if path is None:
         return
     try:

@@ -1,0 +1,133 @@
+"""``fusionrt serve``: the embedded main loop — live sensor streams in, detections out.
+
+``fusionrt serve PIPELINE.yaml`` builds the pipeline of the file in live mode: the sensors read
+the pipeline's ``live:`` transport (ROS 2 topics over Zenoh) or their own live ``source``, the
+rig comes from the file's ``rig:`` key (there is no drive folder), deadlines and staleness run
+on the wall clock. It runs until SIGINT or SIGTERM (or ``--duration`` / ``--max-frames``),
+then finishes the frames in flight, closes the sinks and the sources (liveliness tokens
+undeclared), writes the report (the same as ``fusionrt run``'s, with the start-up time to the
+first frame) and exits 0; a failure exits 1 with a one-line error.
+
+``--connect`` / ``--listen`` / ``--domain-id`` override the ``live:`` section's values (each
+repeatable option replaces the file's list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from fusionrt.runtime.config import PipelineConfig, load_pipeline, zenoh_options
+from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.pipeline import Pipeline, RunOptions
+from fusionrt.runtime.report import format_report, summarise_detections
+from fusionrt.runtime.run_cli import check_output_paths, report_of, write_report_or_fail
+
+
+def with_overrides(
+    config: PipelineConfig,
+    *,
+    connect: list[str] | None = None,
+    listen: list[str] | None = None,
+    domain_id: int | None = None,
+) -> PipelineConfig:
+    """``config`` with the command line's transport settings in its ``live:`` section."""
+    overrides: dict[str, Any] = {}
+    if connect is not None:
+        overrides["connect"] = connect
+    if listen is not None:
+        overrides["listen"] = listen
+    if domain_id is not None:
+        overrides["domain_id"] = domain_id
+    if not overrides:
+        return config
+    if config.live is None or config.live.source != "ros2":
+        raise ConfigError(
+            "--connect, --listen and --domain-id need a live: section with transport: zenoh",
+            file=str(config.path),
+            key="live",
+        )
+    options = zenoh_options({**config.live.options, **overrides}, file=config.path, key="live")
+    return replace(config, live=replace(config.live, options=MappingProxyType(options)))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
+
+    check_output_paths(args.out, args.report)
+    config = with_overrides(
+        load_pipeline(args.pipeline),
+        connect=args.connect,
+        listen=args.listen,
+        domain_id=args.domain_id,
+    )
+    options = RunOptions(
+        backend=args.backend,
+        max_frames=args.max_frames,
+        out_dir=args.out,
+        duration_s=args.duration,
+    )
+    pipeline = Pipeline(config, None, registry_from_args(args), options)
+    try:
+        result = pipeline.run()
+    except BaseException:
+        if pipeline.result is not None:  # it ran, then failed: its report still says how far
+            write_report_or_fail(report_of(pipeline.result), args.report)
+        raise
+    report = report_of(result)
+    print(format_report(report, summarise_detections(result)))
+    write_report_or_fail(report, args.report)
+    return 0
+
+
+def _duration(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``fusionrt serve``."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="run a pipeline live: sensor streams in, detections out, until stopped",
+        description="The embedded main loop: run the pipeline of a YAML file on live inputs.",
+    )
+    serve.add_argument("pipeline", type=Path, help="pipeline YAML with a live: section and a rig")
+    serve.add_argument(
+        "--connect",
+        action="append",
+        default=None,
+        metavar="ENDPOINT",
+        help="Zenoh endpoint to connect to, e.g. tcp/127.0.0.1:7447 (repeatable)",
+    )
+    serve.add_argument(
+        "--listen",
+        action="append",
+        default=None,
+        metavar="ENDPOINT",
+        help="Zenoh endpoint to listen on (repeatable; replaces live.listen)",
+    )
+    serve.add_argument("--domain-id", type=int, default=None, help="ROS domain id (live.domain_id)")
+    serve.add_argument(
+        "--duration", type=_duration, default=None, help="stop after this many seconds"
+    )
+    serve.add_argument("--max-frames", type=_positive_int, default=None, help="stop after N frames")
+    serve.add_argument("--backend", default=None, help="auto|onnxruntime|torch|tensorrt")
+    serve.add_argument("--report", type=Path, default=None, help="write the report JSON here")
+    serve.add_argument(
+        "--out", type=Path, default=Path("out"), help="folder of the sinks' files (out)"
+    )
+    serve.set_defaults(func=_serve)
