@@ -6,7 +6,9 @@ Runs the sample pipeline once with a sink that keeps every frame, its detections
 ``RunInfo``; then, ``--rounds`` times, writes those frames through a fresh instance of each
 sink (``jsonl``, ``mcap``, ``video`` as the sample pipeline configures it, ``video`` without
 PNGs) into a temporary folder, timing every ``write`` and the ``close``. Reports the median,
-p90 and minimum of the per-frame write time, the median close time and the output size.
+p90 and minimum of the per-frame write time, in wall time and in process CPU time (all
+threads: a writer may compress on its own; CPU time is what other processes' load on a shared
+machine disturbs least), the median close time and the output size.
 ``--baseline`` embeds the JSON of an earlier run (e.g. the same script on older code) so the
 result file carries the comparison. Writes ``benchmarks/results/sink_bench.json``.
 """
@@ -78,16 +80,17 @@ def time_sink(cls: type, options: dict[str, Any], keep: _Keep, out: Path) -> dic
     start = getattr(sink, "start", None)
     if start is not None:
         start(keep.info)
-    samples = []
+    wall, cpu = [], []
     for frame, detections, timings in keep.frames:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sink.write(frame, detections, timings)
-        samples.append((time.perf_counter() - t0) * 1e3)
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     t0 = time.perf_counter()
     sink.close()
     close_ms = (time.perf_counter() - t0) * 1e3
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"samples_ms": samples, "close_ms": close_ms, "bytes": size}
+    return {"wall_ms": wall, "cpu_ms": cpu, "close_ms": close_ms, "bytes": size}
 
 
 def git_commit() -> str:
@@ -117,7 +120,8 @@ def main() -> int:
 
     keep = capture(args.pipeline, args.source, args.max_frames)
     registry = Registry.create()
-    samples: dict[str, list[float]] = {name: [] for name in CASES}
+    wall: dict[str, list[float]] = {name: [] for name in CASES}
+    cpu: dict[str, list[float]] = {name: [] for name in CASES}
     closes: dict[str, list[float]] = {name: [] for name in CASES}
     sizes: dict[str, int] = {}
     for _ in range(args.rounds):
@@ -125,7 +129,8 @@ def main() -> int:
             cls = registry.component("sink", component).cls
             with tempfile.TemporaryDirectory() as folder:
                 result = time_sink(cls, options, keep, Path(folder))
-            samples[name] += result["samples_ms"]
+            wall[name] += result["wall_ms"]
+            cpu[name] += result["cpu_ms"]
             closes[name].append(result["close_ms"])
             sizes[name] = result["bytes"]
     results: dict[str, Any] = {
@@ -143,7 +148,9 @@ def main() -> int:
         "rounds": args.rounds,
         "sinks": {
             name: {
-                "write_per_frame": summarise(samples[name]),
+                "write_per_frame_wall": summarise(wall[name]),
+                "write_per_frame_cpu": summarise(cpu[name]),
+                "write_mean_cpu_ms": round(statistics.fmean(cpu[name]), 4),
                 "close_median_ms": round(statistics.median(closes[name]), 3),
                 "output_bytes": sizes[name],
             }
