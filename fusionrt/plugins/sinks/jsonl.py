@@ -2,8 +2,10 @@
 
 Each line: ``stamp_ns``, ``seq``, ``detections`` (``label``, ``score``, ``box`` = x, y, z,
 length, width, height, yaw in the ego frame, metres / radians, ``velocity`` when predicted),
-``latency_ms`` (the frame's per-stage timings) and ``missing`` (sensor → reason). Lines are
-flushed as written, so an interrupted run leaves a file whose every line parses.
+``latency_ms`` (the frame's per-stage timings) and ``missing`` (sensor → reason). Each line is
+written whole as it comes (:class:`~fusionrt.plugins.sinks.files.RecordFile`), so a killed run
+leaves a file whose every line parses, and a write that fails (full disk, file-size limit)
+raises :class:`~fusionrt.runtime.errors.SinkError` after cutting the torn line off.
 Options: ``path`` (default ``OUT/detections.jsonl``), ``decimals`` (default 4).
 """
 
@@ -14,8 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fusionrt.plugins.sinks.files import RecordFile
 from fusionrt.runtime.components import Sink
 from fusionrt.runtime.messages import Detections, Frame
+
+__all__ = ["JsonLinesSink", "detections_to_dicts"]
 
 
 def detections_to_dicts(detections: Detections, decimals: int = 4) -> list[dict[str, Any]]:
@@ -44,10 +49,10 @@ class JsonLinesSink(Sink):
         self.path = Path(path) if path is not None else Path(out_dir) / "detections.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.decimals = int(decimals)
-        self._file = self.path.open("w", encoding="utf-8")
+        self._file = RecordFile(self.path, self.name)
 
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:
-        """Append the frame's line and flush it."""
+        """Append the frame's line; a failed write raises SinkError, leaving whole lines only."""
         missing = dict(frame.missing)
         for name, message in frame.messages.items():
             if message is None:
@@ -59,10 +64,8 @@ class JsonLinesSink(Sink):
             "latency_ms": {k: round(float(v), 3) for k, v in timings_ms.items()},
             "missing": dict(sorted(missing.items())),
         }
-        self._file.write(json.dumps(line) + "\n")
-        self._file.flush()
+        self._file.append((json.dumps(line) + "\n").encode())
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
-        if not self._file.closed:
-            self._file.close()
+        """Close the file (idempotent); every line written is whole."""
+        self._file.close()
