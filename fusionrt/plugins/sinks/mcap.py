@@ -1,6 +1,7 @@
-"""``mcap`` sink: one MCAP file a user opens in Foxglove, written with the ``foxglove-sdk``.
+"""``mcap`` sink: one MCAP file a user opens in Foxglove.
 
-Channels (protobuf-encoded with the published Foxglove schemas, log time = frame stamp):
+Channels (protobuf-encoded with the published Foxglove schemas of ``foxglove-sdk``, log time =
+frame stamp):
 
 ==============================  ==========================  ===================================
 topic                           schema                      content
@@ -11,8 +12,14 @@ topic                           schema                      content
 ``/fusionrt/camera``            ``foxglove.CompressedImage``  the camera image, boxes drawn, JPEG
 ==============================  ==========================  ===================================
 
-Options: ``path`` (default ``OUT/run.mcap``), ``jpeg_quality`` (default 85). Each sink has its
-own foxglove ``Context``, so several sinks (or tests) never share channels.
+The messages are built with foxglove-sdk's classes and written by
+:class:`~fusionrt.plugins.sinks.mcap_file.McapFile` (the ``mcap`` package's writer, small zstd
+chunks flushed after every frame): a failed write raises
+:class:`~fusionrt.runtime.errors.SinkError` and leaves the file readable up to the failure, a
+killed run leaves it readable up to its last chunk (``fusionrt mcap-recover`` indexes it).
+Options: ``path`` (default ``OUT/run.mcap``), ``jpeg_quality`` (default 85), ``chunk_kib``
+(uncompressed chunk size in KiB, default 64: about one frame of the sample drive, so a killed
+run loses about one frame).
 """
 
 from __future__ import annotations
@@ -20,12 +27,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
-import foxglove
 import numpy as np
-from foxglove.channels import CompressedImageChannel, PointCloudChannel, SceneUpdateChannel
 from foxglove.messages import (
     Color,
     CompressedImage,
@@ -43,6 +48,7 @@ from foxglove.messages import (
     Vector3,
 )
 
+from fusionrt.plugins.sinks.mcap_file import McapFile
 from fusionrt.plugins.sinks.video import (
     DETECTION_BGR,
     TRUTH_BGR,
@@ -52,6 +58,7 @@ from fusionrt.plugins.sinks.video import (
     points_in_ego,
 )
 from fusionrt.runtime.components import Sink
+from fusionrt.runtime.errors import SinkError
 from fusionrt.runtime.messages import Detections, Frame
 from fusionrt.runtime.sensor import Modality
 
@@ -60,6 +67,25 @@ TOPIC_TRUTH = "/fusionrt/ground_truth"
 TOPIC_LIDAR = "/fusionrt/lidar"
 TOPIC_CAMERA = "/fusionrt/camera"
 FRAME_ID = "ego"
+
+__all__ = ["FoxgloveMcapSink", "point_cloud", "scene_update"]
+
+
+class _FoxgloveMessage(Protocol):
+    """What foxglove-sdk's message classes offer: protobuf bytes and their schema."""
+
+    def encode(self) -> bytes: ...
+
+    @classmethod
+    def get_schema(cls) -> Any: ...
+
+
+_CHANNELS: tuple[tuple[str, type[_FoxgloveMessage]], ...] = (
+    (TOPIC_DETECTIONS, SceneUpdate),
+    (TOPIC_TRUTH, SceneUpdate),
+    (TOPIC_LIDAR, PointCloud),
+    (TOPIC_CAMERA, CompressedImage),
+)
 
 
 def _timestamp(stamp_ns: int) -> Timestamp:
@@ -132,25 +158,38 @@ def point_cloud(xyz: np.ndarray, stamp_ns: int) -> PointCloud:
     )
 
 
+def _register_channels(file: McapFile) -> dict[str, int]:
+    """Register the four channels and their schemas (once each); topic -> channel id."""
+    schema_ids: dict[str, int] = {}
+    channels: dict[str, int] = {}
+    for topic, cls in _CHANNELS:
+        schema = cls.get_schema()
+        if schema.name not in schema_ids:
+            schema_ids[schema.name] = file.add_schema(
+                schema.name, schema.encoding, bytes(schema.data)
+            )
+        channels[topic] = file.add_channel(topic, schema.encoding, schema_ids[schema.name])
+    return channels
+
+
 class FoxgloveMcapSink(Sink):
     """Writes detections, ground truth, lidar and the annotated camera to one MCAP file."""
 
     name = "mcap"
 
     def __init__(
-        self, out_dir: Path = Path("out"), *, path: str | None = None, jpeg_quality: int = 85
+        self,
+        out_dir: Path = Path("out"),
+        *,
+        path: str | None = None,
+        jpeg_quality: int = 85,
+        chunk_kib: int = 64,
     ):
         self.path = Path(path) if path is not None else Path(out_dir) / "run.mcap"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.jpeg_quality = int(jpeg_quality)
-        self._context = foxglove.Context()
-        self._writer: Any = foxglove.open_mcap(
-            self.path, allow_overwrite=True, context=self._context
-        )
-        self._detections = SceneUpdateChannel(TOPIC_DETECTIONS, context=self._context)
-        self._truth = SceneUpdateChannel(TOPIC_TRUTH, context=self._context)
-        self._lidar = PointCloudChannel(TOPIC_LIDAR, context=self._context)
-        self._camera = CompressedImageChannel(TOPIC_CAMERA, context=self._context)
+        self._file: McapFile | None = McapFile(self.path, self.name, int(chunk_kib) * 1024)
+        self._channels = _register_channels(self._file)
         self._info: Any = None
 
     def start(self, info: Any) -> None:
@@ -159,17 +198,31 @@ class FoxgloveMcapSink(Sink):
         self._lidar_name = first_sensor(info.sensors, Modality.LIDAR)
         self._camera_name = first_sensor(info.sensors, Modality.CAMERA, info.rig)
 
+    def _log(self, topic: str, message: _FoxgloveMessage, stamp_ns: int) -> None:
+        assert self._file is not None
+        self._file.add_message(self._channels[topic], stamp_ns, message.encode())
+
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:
-        """Log the frame's messages on the four channels."""
+        """Log the frame's messages on the four channels and flush the chunks completed.
+
+        A failed write raises :class:`~fusionrt.runtime.errors.SinkError`.
+        """
+        if self._file is None:
+            raise SinkError("write after close", sink=self.name, file=str(self.path))
+        self._log_frame(frame, detections)
+        self._file.flush()
+
+    def _log_frame(self, frame: Frame, detections: Detections) -> None:
         stamp = int(frame.stamp_ns)
         names = detections.class_names
         labels = [
             f"{names[int(label)] if 0 <= int(label) < len(names) else int(label)} {score:.2f}"
             for label, score in zip(detections.labels, detections.scores, strict=True)
         ]
-        self._detections.log(
+        self._log(
+            TOPIC_DETECTIONS,
             scene_update(detections.boxes, labels, stamp, (0.2, 0.9, 0.2, 0.5), "det"),
-            log_time=stamp,
+            stamp,
         )
         info = self._info
         truth = info.ground_truth(stamp) if info is not None else None
@@ -179,15 +232,16 @@ class FoxgloveMcapSink(Sink):
             truth_labels = [
                 names[int(i)] if 0 <= int(i) < len(names) else str(i) for i in truth.labels
             ]
-            self._truth.log(
+            self._log(
+                TOPIC_TRUTH,
                 scene_update(truth.boxes, truth_labels, stamp, (0.9, 0.2, 0.2, 0.3), "gt"),
-                log_time=stamp,
+                stamp,
             )
         if info is None:
             return
         lidar = frame.messages.get(self._lidar_name) if self._lidar_name else None
         if lidar is not None:
-            self._lidar.log(point_cloud(points_in_ego(lidar, info.rig), stamp), log_time=stamp)
+            self._log(TOPIC_LIDAR, point_cloud(points_in_ego(lidar, info.rig), stamp), stamp)
         camera = frame.messages.get(self._camera_name) if self._camera_name else None
         if camera is not None:
             image = image_bgr(camera)
@@ -203,10 +257,11 @@ class FoxgloveMcapSink(Sink):
                     data=jpeg.tobytes(),
                     format="jpeg",
                 )
-                self._camera.log(message, log_time=stamp)
+                self._log(TOPIC_CAMERA, message, stamp)
 
     def close(self) -> None:
-        """Finish the MCAP file (summary, index); idempotent."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Finish the MCAP file (summary, index; after a failed write, readable up to it);
+        idempotent. A write that fails here raises SinkError."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()

@@ -11,12 +11,18 @@ import json
 import resource
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import yaml
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from mcap.exceptions import EndOfFile
+from mcap.reader import NonSeekingReader
 
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.messages import Detections, Frame
@@ -136,3 +142,43 @@ def jsonl_lines(path: Path) -> list[dict[str, Any]]:
     text = path.read_text()
     assert text == "" or text.endswith("\n"), f"torn last line: {text[-80:]!r}"
     return [json.loads(line) for line in text.splitlines()]
+
+
+@cache
+def _message_class(name: str, schema: bytes) -> Any:
+    files = descriptor_pb2.FileDescriptorSet.FromString(schema)
+    pool = descriptor_pool.DescriptorPool()
+    for proto in files.file:
+        pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+def decode(schema: Any, data: bytes) -> Any:
+    """A protobuf message of an MCAP schema (``FileDescriptorSet``), decoded strictly."""
+    return _message_class(schema.name, bytes(schema.data)).FromString(data)
+
+
+def mcap_messages(path: Path, *, torn_tail: bool = False) -> Iterator[tuple[str, Any]]:
+    """(topic, decoded message) of every message, read front to back without the index.
+
+    Without ``torn_tail`` the file must be a complete MCAP (it ends with its footer); with it,
+    it may end inside a record (a killed writer's file).
+    """
+    with path.open("rb") as stream:
+        try:
+            for schema, channel, message in NonSeekingReader(stream).iter_messages():
+                yield channel.topic, decode(schema, message.data)
+        except EndOfFile:
+            assert torn_tail, f"{path} ends inside a record"
+
+
+def check_foxglove_message(topic: str, message: Any) -> None:
+    """The message holds what its topic promises: cubes, a point cloud, a JPEG."""
+    if topic in ("/fusionrt/detections", "/fusionrt/ground_truth"):
+        assert all(len(entity.cubes) == 1 for entity in message.entities)
+    elif topic == "/fusionrt/lidar":
+        assert message.point_stride == 12 and len(message.data) % 12 == 0
+    else:
+        assert topic == "/fusionrt/camera" and message.format == "jpeg"
+        image = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.size > 0
