@@ -8,6 +8,11 @@ left) with the lidar points (grey), radar points (yellow), detections (green) an
 ``px_per_m`` (BEV scale, default 6), ``height`` (output height in pixels, default 360),
 ``path`` (default ``OUT/video.mp4``).
 
+The MP4 is a fragmented one written by :class:`~fusionrt.plugins.sinks.mp4_file.Mp4File`
+(PyAV): a killed run leaves it playable up to its last frame, and a write that fails (the MP4's
+or a PNG's) raises :class:`~fusionrt.runtime.errors.SinkError` naming the file; the MP4 is then
+readable up to the failure and no partial PNG is left.
+
 Conventions: boxes are N×7 (x, y, z centre, length, width, height, yaw) in the ego frame;
 the drawing helpers below are shared with the MCAP sink.
 """
@@ -21,9 +26,24 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fusionrt.plugins.sinks.files import write_whole_file
+from fusionrt.plugins.sinks.mp4_file import Mp4File
 from fusionrt.runtime.components import Sink
+from fusionrt.runtime.errors import SinkError
 from fusionrt.runtime.messages import Detections, Frame
 from fusionrt.runtime.sensor import Modality
+
+__all__ = [
+    "DETECTION_BGR",
+    "TRUTH_BGR",
+    "BevCanvas",
+    "VideoSink",
+    "box_corners",
+    "draw_boxes_on_image",
+    "first_sensor",
+    "image_bgr",
+    "points_in_ego",
+]
 
 DETECTION_BGR = (60, 220, 60)
 TRUTH_BGR = (60, 60, 255)
@@ -169,7 +189,9 @@ class VideoSink(Sink):
         self.path = Path(path) if path is not None else self.out_dir / "video.mp4"
         self.fps, self.png, self.png_every = float(fps), bool(png), max(1, int(png_every))
         self.px_per_m, self.height = float(px_per_m), int(height)
-        self._writer: cv2.VideoWriter | None = None
+        self._mp4: Mp4File | None = None
+        self._size: tuple[int, int] | None = None
+        self._closed = False
         self._info: Any = None
         self._count = 0
 
@@ -235,22 +257,32 @@ class VideoSink(Sink):
         return out
 
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:
-        """Render the frame, append it to the MP4 and (every ``png_every``) save a PNG."""
+        """Render the frame, append it to the MP4 and (every ``png_every``) save a PNG.
+
+        A failed write raises :class:`~fusionrt.runtime.errors.SinkError` naming the file.
+        """
+        if self._closed:
+            raise SinkError("write after close", sink=self.name, file=str(self.path))
         image = self.render(frame, detections)
-        if self._writer is None:
-            fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-            size = (image.shape[1], image.shape[0])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
-            self._size = size
+        if self._size is None:
+            self._size = (image.shape[1], image.shape[0])
+            self._mp4 = Mp4File(self.path, self.fps, self._size, self.name)
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size)
-        self._writer.write(image)
+        assert self._mp4 is not None
+        self._mp4.write(image)
         if self.png and self._count % self.png_every == 0:
-            cv2.imwrite(str(self.out_dir / "frames" / f"{self._count:06d}.png"), image)
+            png = self.out_dir / "frames" / f"{self._count:06d}.png"
+            ok, data = cv2.imencode(".png", image)
+            if not ok:
+                raise SinkError("cannot encode the PNG", sink=self.name, file=str(png))
+            write_whole_file(png, data.tobytes(), self.name)
         self._count += 1
 
     def close(self) -> None:
-        """Finish the MP4 (idempotent)."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        """Finish the MP4 (after a failed write: readable up to it); idempotent. A write that
+        fails here raises SinkError."""
+        self._closed = True
+        mp4, self._mp4 = self._mp4, None
+        if mp4 is not None:
+            mp4.close()

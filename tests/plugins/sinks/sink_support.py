@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import yaml
@@ -24,6 +25,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from mcap.exceptions import EndOfFile
 from mcap.reader import NonSeekingReader
 
+from fusionrt.plugins.sinks.isobmff import whole_end
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.messages import Detections, Frame
 from fusionrt.runtime.pipeline import Pipeline, RunOptions
@@ -182,3 +184,18 @@ def check_foxglove_message(topic: str, message: Any) -> None:
         assert topic == "/fusionrt/camera" and message.format == "jpeg"
         image = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.size > 0
+
+
+def mp4_frames(path: Path) -> int:
+    """Frames decoded from an MP4 (each to a full image)."""
+    count = 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            assert frame.to_ndarray(format="bgr24").ndim == 3
+            count += 1
+    return count
+
+
+def ends_with_whole_box(path: Path) -> bool:
+    """Whether an MP4 ends at a whole top-level box (no torn fragment)."""
+    return whole_end(path) == path.stat().st_size > 0
