@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.fleet.cli",
     "fusionrt.plugins.models.reference.train.cli",
     "fusionrt.plugins.models.reference.eval.cli",
+    "fusionrt.plugins.sinks.mcap_recover",
 )
 
 

@@ -161,14 +161,16 @@ def decode(schema: Any, data: bytes) -> Any:
 
 
 def mcap_messages(path: Path, *, torn_tail: bool = False) -> Iterator[tuple[str, Any]]:
-    """(topic, decoded message) of every message, read front to back without the index.
+    """(topic, decoded message) of every message, read front to back without the index, each
+    chunk's CRC checked.
 
     Without ``torn_tail`` the file must be a complete MCAP (it ends with its footer); with it,
     it may end inside a record (a killed writer's file).
     """
     with path.open("rb") as stream:
+        reader = NonSeekingReader(stream, validate_crcs=True)
         try:
-            for schema, channel, message in NonSeekingReader(stream).iter_messages():
+            for schema, channel, message in reader.iter_messages(log_time_order=False):
                 yield channel.topic, decode(schema, message.data)
         except EndOfFile:
             assert torn_tail, f"{path} ends inside a record"
