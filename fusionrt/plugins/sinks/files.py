@@ -91,6 +91,12 @@ class RecordFile:
         self.size += len(trailer)
         return True
 
+    def truncate(self, size: int) -> None:
+        """Cut the file to ``size`` bytes (a format's own last whole record); best effort."""
+        if size < self.size:
+            self.size = size
+            self._cut()
+
     def _cut(self) -> None:
         """Drop a partly written record: truncating needs no space, so it works on a full disk."""
         if self._fd is None or not self._cuttable:
