@@ -10,7 +10,13 @@ Sink contract (besides :class:`~fusionrt.runtime.components.Sink`): the pipeline
 sink as ``cls(out_dir=PATH, **options)`` (options from the pipeline file) and, when the sink
 has a ``start(info)`` method, calls it once before the first frame with a
 :class:`~fusionrt.runtime.pipeline.RunInfo` (rig, model, sensors, ground-truth lookup).
-``write`` is called from one thread, in frame order; ``close`` once, also on Ctrl-C.
+``write`` is called from one thread, in frame order; ``close`` once, also on Ctrl-C or after
+a failed ``write``. A ``write`` or ``close`` that cannot write raises
+:class:`~fusionrt.runtime.errors.SinkError` naming the sink and the file, after leaving the
+file readable up to the failure; ``close`` does not raise again an error ``write`` raised.
+
+``fusionrt mcap-recover`` (:mod:`~fusionrt.plugins.sinks.mcap_recover`) rewrites the MCAP of a
+killed run whole.
 """
 
 from __future__ import annotations
