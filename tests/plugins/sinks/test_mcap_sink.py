@@ -3,13 +3,17 @@ readable up to the failure and a one-line SinkError that stops the run."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 
-from mcap.reader import make_reader
+from mcap.reader import NonSeekingReader, make_reader
 from mcap.writer import MCAP0_MAGIC
 from sink_support import (
     check_foxglove_message,
     feed,
+    file_size_limit,
     mcap_messages,
     run_command,
     run_limited,
@@ -67,3 +71,58 @@ def test_a_size_limit_stops_the_run_and_leaves_a_finished_mcap_up_to_the_failure
         check_foxglove_message(topic, message)
     detections = sum(topic == "/fusionrt/detections" for topic, _ in decoded)
     assert 3 <= detections < 60
+
+
+# 205 messages of ~2 kB through McapFile (16 KiB chunks: the last few stay in the open chunk);
+# prints the size once they are flushed, then the size after close (or close's error).
+CLOSE_CHILD = """
+import sys
+from pathlib import Path
+from fusionrt.plugins.sinks.mcap_file import McapFile
+from fusionrt.runtime.errors import SinkError
+
+path = Path(sys.argv[1])
+mcap = McapFile(path, "mcap", 16 * 1024)
+channel = mcap.add_channel("/numbers", "json", 0)
+for i in range(205):
+    message = '{"i": %d, "pad": "%s"}' % (i, "x" * 2000)
+    mcap.add_message(channel, i, message.encode())
+    mcap.flush()
+print(path.stat().st_size)
+try:
+    mcap.close()
+except SinkError as exc:
+    print(exc)
+else:
+    print(path.stat().st_size)
+"""
+
+
+def test_a_write_that_fails_while_the_mcap_is_closed_is_reported_and_the_file_ended(tmp_path):
+    path = tmp_path / "run.mcap"
+
+    def child(limit: int) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", CLOSE_CHILD, str(path)],
+            preexec_fn=file_size_limit(limit),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.splitlines()
+
+    flushed, finished = map(int, child(10**9))  # close adds the open chunk, index and summary
+    assert finished - flushed > 1000
+    before, error = child((flushed + finished) // 2)
+    assert int(before) == flushed
+    assert error == (
+        f"cannot write its output: [Errno 27] File too large [sink='mcap', file='{path}']"
+    )
+    data = path.read_bytes()
+    assert len(data) == flushed + 50 and data.endswith(MCAP0_MAGIC)  # cut, then DataEnd + footer
+    with path.open("rb") as stream:
+        reader = NonSeekingReader(stream, validate_crcs=True)
+        messages = reader.iter_messages(log_time_order=False)
+        numbers = [json.loads(message.data)["i"] for _, _, message in messages]
+    assert numbers == list(range(len(numbers))) and 190 < len(numbers) < 205  # all flushed
