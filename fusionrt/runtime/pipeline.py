@@ -1063,10 +1063,13 @@ class Pipeline:
 
 def _sink_error(sink: Sink, exc: BaseException) -> SinkError:
     """A sink's own exception as a one-line :class:`SinkError` naming the sink and file."""
-    cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        cause = f"[Errno {exc.errno}] {exc.strerror}"  # as the built-in sinks say it
+    else:
+        cause = f"{type(exc).__name__}: {exc}"
     file = getattr(exc, "filename", None) or getattr(sink, "path", None)
     return SinkError(
-        f"cannot write: {type(exc).__name__}: {cause}",
+        f"cannot write its output: {cause}",
         sink=getattr(sink, "name", type(sink).__name__),
         file=None if file is None else str(file),
     )
