@@ -134,11 +134,32 @@ def _clean(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 4)
 
 
+class _Growing:
+    """A 1-D array that grows by doubling: appending costs amortised O(1) and 0 objects."""
+
+    def __init__(self, dtype: type) -> None:
+        self.data: np.ndarray = np.zeros(64, dtype)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.zeros(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def values(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
 class MapAccumulator:
     """nuScenes-style mAP computed as frames arrive, keeping only what AP needs.
 
-    Each :meth:`add` matches one frame (see :func:`match_frame`) and keeps, per class and
-    threshold, its predictions' scores and TP flags (a few bytes per prediction) and the
+    Each :meth:`add` matches one frame (see :func:`match_frame`) and keeps, per class, its
+    predictions' scores (float32) and one bit per distance threshold saying whether the
+    prediction matched — five bytes per prediction, in two contiguous arrays — and the
     ground-truth count; the frames themselves are not kept, so a run of hours evaluates in
     small memory. :meth:`report` equals :func:`mean_average_precision` over the same frames.
     """
@@ -148,23 +169,29 @@ class MapAccumulator:
         class_names: Sequence[str] = CLASS_NAMES,
         thresholds_m: Sequence[float] = DISTANCE_THRESHOLDS_M,
     ) -> None:
+        if len(thresholds_m) > 8:
+            raise ValueError("at most 8 distance thresholds (one bit each)")
         self.class_names = tuple(class_names)
         self.thresholds_m = tuple(thresholds_m)
         self.frames = 0
-        keys = [(c, t) for c in range(len(self.class_names)) for t in self.thresholds_m]
-        self._scores: dict[tuple[int, float], list[np.ndarray]] = {k: [] for k in keys}
-        self._tp: dict[tuple[int, float], list[np.ndarray]] = {k: [] for k in keys}
+        self._scores = [_Growing(np.float32) for _ in self.class_names]
+        self._hits = [_Growing(np.uint8) for _ in self.class_names]
         self._num_gt = [0] * len(self.class_names)
 
     def add(self, frame: FrameResult) -> None:
         """Match one frame and keep its scores and TP flags."""
         self.frames += 1
         for label in range(len(self.class_names)):
-            for threshold in self.thresholds_m:
+            hits: np.ndarray | None = None
+            for bit, threshold in enumerate(self.thresholds_m):
+                # the same stable score order at every threshold: flags line up per prediction
                 scores, tp, num_gt = match_frame(frame, label, threshold)
-                if len(scores):
-                    self._scores[label, threshold].append(scores.astype(np.float32))
-                    self._tp[label, threshold].append(tp)
+                if hits is None:
+                    hits = np.zeros(len(scores), np.uint8)
+                    self._scores[label].extend(scores)
+                hits |= tp.astype(np.uint8) << bit
+            if hits is not None:
+                self._hits[label].extend(hits)
             self._num_gt[label] += num_gt
 
     def report(self) -> MapReport:
@@ -173,12 +200,12 @@ class MapAccumulator:
         per_class = []
         for label, name in enumerate(self.class_names):
             num_gt = self._num_gt[label]
-            aps = []
-            for threshold in self.thresholds_m:
-                parts = self._scores[label, threshold]
-                scores = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-                tp = np.concatenate(self._tp[label, threshold]) if parts else np.zeros(0, bool)
-                aps.append(average_precision(tp[np.argsort(-scores, kind="stable")], num_gt))
+            scores = self._scores[label].values()
+            hits = self._hits[label].values()[np.argsort(-scores, kind="stable")]
+            aps = [
+                average_precision((hits >> bit & 1).astype(bool), num_gt)
+                for bit in range(len(self.thresholds_m))
+            ]
             report.ap[name] = {
                 f"{t:g}m": _clean(a) for t, a in zip(self.thresholds_m, aps, strict=True)
             }
