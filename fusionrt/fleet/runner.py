@@ -24,11 +24,13 @@ engine or ONNX Runtime session, since neither can be shared between processes. R
 worker processes, so imports are paid once per worker.
 
 **Faults.** A ``FusionError`` (bad config, corrupt bag, unknown plugin) is deterministic: the
-drive is recorded as failed at once. Any other exception is retried by Ray
-(``retry_exceptions``), and so is a task whose worker process died (``max_retries``); when the
-retries are spent the drive is recorded as failed with the error. A failed drive writes its
-summary row (status ``failed``, the error, the attempts) and never touches another drive's
-files. Attempts are counted by a small actor that every task attempt reports to when it starts.
+drive is recorded as failed at once; so is a drive that gave no frame at all (a ``SourceError``
+from :func:`fusionrt.fleet.task.drive_tables`), never ``ok`` with 0 frames. Any other
+exception is retried by Ray (``retry_exceptions``), and so is a task whose worker process died
+(``max_retries``); when the retries are spent the drive is recorded as failed with the error.
+A failed drive writes its summary row (status ``failed``, the error, the attempts) and never
+touches another drive's files. Attempts are counted by a small actor that every task attempt
+reports to when it starts.
 
 **Resume.** Drives whose results are complete and valid
 (:func:`fusionrt.fleet.results.drive_is_complete`) are skipped unless ``force``; failed and
@@ -312,9 +314,14 @@ class _FleetRun:
         self.outcome.frames += len(value.detections)
         if len(outcomes) < len(self.chunks[drive]):
             return
-        tables = drive_tables(
-            drive, self.drives[drive].path, outcomes, attempts=self._attempts(drive)
-        )
+        attempts = self._attempts(drive)
+        try:
+            tables = drive_tables(drive, self.drives[drive].path, outcomes, attempts=attempts)
+        except FusionError as exc:  # no frame at all: deterministic, recorded failed at once
+            self._fail(
+                drive, f"{type(exc).__name__}: {exc}", attempts=attempts, chunks=len(outcomes)
+            )
+            return
         write_drive(self.options.out_dir, tables)
         del self.finished[drive]
         self.outcome.completed.append(drive)

@@ -11,7 +11,10 @@ the tests call them directly too.
   while it opens it), and returns the frames the chunk owns: detections, per-frame stage
   timings and the ground truth it read.
 * :func:`drive_tables` merges a drive's chunks, scores them with the run's evaluator
-  (:func:`fusionrt.runtime.run_cli.evaluate`) and lays them out as the result tables.
+  (:func:`fusionrt.runtime.run_cli.evaluate`) and lays them out as the result tables. A drive
+  that gave no frame at all (an empty or header-only bag, a bag whose chunks are all corrupt)
+  raises a :class:`~fusionrt.runtime.errors.SourceError` naming what the source reported, so
+  the fleet records it as failed instead of ``ok`` with 0 frames.
 """
 
 from __future__ import annotations
@@ -39,19 +42,23 @@ from fusionrt.fleet.results import (
 from fusionrt.runtime.config import PipelineConfig, load_pipeline, pipeline_from_dict
 from fusionrt.runtime.engines.cache import default_cache_dir
 from fusionrt.runtime.engines.selection import open_engine
-from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.errors import ConfigError, SourceError
 from fusionrt.runtime.front_end import open_source, register_config_plugins
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
-from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
+from fusionrt.runtime.pipeline import ROUTINE_SYNC_DROPS, Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.report import MAP_KEYS
 from fusionrt.runtime.run_cli import evaluate
 from fusionrt.runtime.truth import GroundTruthBoxes
 
 _STAGE_PERCENTILES = (50, 99)
+#: How many kinds of fault a failed drive's error names (the rest are counted), and how much of
+#: each one's detail: the error is one line of the summary table.
+_NAMED_FAULTS = 3
+_DETAIL_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -152,19 +159,32 @@ class ChunkOutcome:
     drive_s: float
     wall_s: float
     faults: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: the first detail of each (sensor, reason) fault other than routine synchroniser drops
+    fault_details: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: records the source yielded for the chunk (``None``: the source does not count them)
+    records: int | None = None
 
 
-class _FrameTimings:
-    """A plugin that keeps each frame's stage timings, in the order frames reach the sinks."""
+class _RunObserver:
+    """A plugin that keeps each frame's stage timings, in the order frames reach the sinks,
+    and the first detail of each kind of fault (what a failed drive's error names)."""
 
     def __init__(self) -> None:
         self.frames: list[tuple[int, dict[str, float]]] = []
+        self.fault_details: dict[tuple[str, str], str] = {}
 
     @hookimpl
     def fusionrt_frame_done(
         self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]
     ) -> None:
         self.frames.append((frame.stamp_ns, dict(timings_ms)))
+
+    @hookimpl
+    def fusionrt_sensor_fault(
+        self, sensor: str, stamp_ns: int | None, reason: str, detail: str
+    ) -> None:
+        if reason not in ROUTINE_SYNC_DROPS:
+            self.fault_details.setdefault((sensor, reason), detail)
 
 
 class _UntilStamp:
@@ -218,8 +238,8 @@ def replay_chunk(
     results) and return the frames it owns."""
     config = spec.config()
     registry = spec.registry()
-    timings = _FrameTimings()
-    registry.register(timings, PluginInfo("fleet-frame-timings", "fusionrt", ""))
+    observer = _RunObserver()
+    registry.register(observer, PluginInfo("fleet-run-observer", "fusionrt", ""))
     options = RunOptions(
         backend=spec.backend, workers=spec.workers, progress=False, keep_results=True
     )
@@ -228,14 +248,14 @@ def replay_chunk(
             config, Path(drive_path), registry, options, sinks=[], window=window
         )
     result = pipeline.run()
-    if len(timings.frames) != len(result.detections):
+    if len(observer.frames) != len(result.detections):
         raise RuntimeError(
-            f"{len(result.detections)} frames reached the sinks but {len(timings.frames)} were "
+            f"{len(result.detections)} frames reached the sinks but {len(observer.frames)} were "
             "reported done"
         )
     kept = [
         (det, frame_timings)
-        for det, (_, frame_timings) in zip(result.detections, timings.frames, strict=True)
+        for det, (_, frame_timings) in zip(result.detections, observer.frames, strict=True)
         if window.owns(det.stamp_ns)
     ]
     return ChunkOutcome(
@@ -250,6 +270,8 @@ def replay_chunk(
         drive_s=result.drive_s,
         wall_s=result.wall_s,
         faults=Counter(result.faults),
+        fault_details=observer.fault_details,
+        records=getattr(pipeline.replay_stats, "records", None),
     )
 
 
@@ -264,9 +286,14 @@ def drive_span_ns(spec: PipelineSpec, drive_path: Path) -> tuple[int, int]:
         last = getattr(source, "last_stamp_ns", None)
     finally:
         source.close()
+    if first is None and last is None:
+        bad = [str(record) for record in getattr(source, "bad_records", [])]
+        raise SourceError(f"the drive holds no records{_reported(bad)}", path=str(drive_path))
     if not isinstance(first, int) or not isinstance(last, int):
         raise ConfigError(
-            "the drive has no records, or its source cannot say its time span", path=str(drive_path)
+            "the drive's source cannot say its time span, so it cannot be chunked",
+            path=str(drive_path),
+            key="--chunk-s",
         )
     return first, last
 
@@ -320,6 +347,39 @@ def merged_result(outcomes: Sequence[ChunkOutcome]) -> RunResult:
     )
 
 
+def _reported(problems: Sequence[str]) -> str:
+    """``; reported: A; B; C; N more`` naming the first problems, each on one short line."""
+    if not problems:
+        return ""
+    named = []
+    for problem in problems[:_NAMED_FAULTS]:
+        flat = " ".join(problem.split())
+        named.append(flat if len(flat) <= _DETAIL_CHARS else flat[: _DETAIL_CHARS - 3] + "...")
+    if len(problems) > _NAMED_FAULTS:
+        named.append(f"{len(problems) - _NAMED_FAULTS} more")
+    return f"; reported: {'; '.join(named)}"
+
+
+def no_frames_error(drive_path: Path, outcomes: Sequence[ChunkOutcome]) -> SourceError:
+    """The error of a drive that gave no frame: how many records its source yielded and the
+    first faults reported (a truncated file, corrupt chunks, undecodable messages...)."""
+    faults: Counter[tuple[str, str]] = Counter()
+    details: dict[tuple[str, str], str] = {}
+    for outcome in outcomes:
+        faults.update(outcome.faults)
+        for key, detail in outcome.fault_details.items():
+            details.setdefault(key, detail)
+    counts = [outcome.records for outcome in outcomes]
+    read = (
+        "" if None in counts else f" from {sum(c for c in counts if c is not None)} record(s) read"
+    )
+    named = [
+        f"{sensor} {reason} x{faults[(sensor, reason)]}: {detail}"
+        for (sensor, reason), detail in details.items()
+    ]
+    return SourceError(f"the drive gave no frames{read}{_reported(named)}", path=str(drive_path))
+
+
 def stage_percentiles(stages: Sequence[str], values_ms: np.ndarray) -> list[dict[str, float | str]]:
     """p50 and p99 (numpy's linear interpolation, as the run report) of each stage's values."""
     rows: list[dict[str, float | str]] = []
@@ -338,8 +398,11 @@ def drive_tables(
     *,
     attempts: int,
 ) -> DriveTables:
-    """The result tables of a drive whose chunks all finished."""
+    """The result tables of a drive whose chunks all finished; a :class:`SourceError` when
+    they hold no frame (see :func:`no_frames_error`)."""
     result = merged_result(outcomes)
+    if result.frames == 0:
+        raise no_frames_error(drive_path, outcomes)
     map_values, _ = evaluate(result)
     names = result.class_names
     dets = result.detections

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fleet_support import pipeline_dict, write_pipeline
+from fleet_support import (
+    copy_drive,
+    corrupt_every_chunk,
+    cut_to_header,
+    empty_bag,
+    pipeline_dict,
+    write_pipeline,
+)
 
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("ray")
@@ -142,6 +149,38 @@ def test_failing_drives_are_recorded_and_the_rest_complete(
     # a model that raises is a PluginError naming it: deterministic, so not retried
     assert row["status"] == "failed" and row["attempts"] == 1
     assert row["error"].startswith("PluginError: RaisingModel.postprocess raised RuntimeError")
+
+
+def test_bags_that_give_no_frame_fail_at_once_and_run_again_next_time(
+    ray_cluster, fleet_out, drives_dir, pipeline_path, tmp_path
+):
+    fleet = tmp_path / "drives"
+    copy_drive(drives_dir / "drive_a", fleet / "drive_a")
+    cut_to_header(copy_drive(drives_dir / "drive_b", fleet / "header_only"))
+    empty_bag(copy_drive(drives_dir / "drive_b", fleet / "empty"))
+    corrupt_every_chunk(copy_drive(drives_dir / "drive_b", fleet / "corrupt_chunks"))
+    bad = ["corrupt_chunks", "empty", "header_only"]
+    for chunk_s in (None, 0.7):
+        out = tmp_path / f"out_{chunk_s}"
+        outcome = _fleet(pipeline_path, str(fleet / "*"), out, chunk_s=chunk_s)
+        assert outcome.exit_code == 1 and outcome.completed == ["drive_a"]
+        assert sorted(outcome.failed) == bad
+        summary = {r["drive"]: r for r in read_results(out).summary.to_pylist()}
+        for drive in bad:
+            row = summary[drive]
+            assert row["status"] == "failed" and row["attempts"] == 1, row  # deterministic
+            assert row["error"].startswith("SourceError: the drive "), row["error"]
+            assert not drive_is_complete(out, drive)
+        assert "truncated" in summary["header_only"]["error"]
+        assert "corrupt_chunk x" in summary["corrupt_chunks"]["error"]
+
+    # a failed drive is never skipped: once its bag is whole again, the next run replays it
+    shutil.copy(drives_dir / "drive_b" / "bag" / "bag.mcap", fleet / "header_only" / "bag")
+    again = _fleet(pipeline_path, str(fleet / "*"), out, chunk_s=0.7)
+    assert again.skipped == ["drive_a"] and again.completed == ["header_only"]
+    assert sorted(again.failed) == ["corrupt_chunks", "empty"]
+    repaired, original = _rows(out, "header_only"), _rows(fleet_out, "drive_b")
+    assert repaired["stamp_ns"] == original["stamp_ns"] and repaired["x"] == original["x"]
 
 
 def test_resume_skips_complete_drives_and_redoes_broken_ones(
