@@ -33,6 +33,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.gpus_per_task < 0 or args.cpus_per_task <= 0:
         raise ConfigError("--gpus-per-task must be >= 0 and --cpus-per-task > 0")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise ConfigError(f"--num-cpus must be >= 1, got {args.num_cpus}", key="--num-cpus")
     spec = PipelineSpec.load(
         args.pipeline,
         backend=args.backend,

@@ -1,7 +1,8 @@
 """``fusionrt fleet run``: replay many drives on Ray, one task per drive (or per chunk).
 
 **Ray.** Without ``address`` a local Ray is started for the run (``num_cpus`` workers, bound to
-127.0.0.1, no dashboard) and stopped at the end; with ``address`` (``auto``, ``HOST:PORT`` or
+127.0.0.1, no dashboard; :mod:`fusionrt.fleet.local_ray`) and stopped at the end; its processes
+die with the driver however the driver ends. With ``address`` (``auto``, ``HOST:PORT`` or
 ``ray://HOST:10001``) the run joins that cluster and leaves it running. When the caller has
 already connected (``ray.is_initialized()``), that connection is used as it is.
 
@@ -45,7 +46,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from tqdm import tqdm
 
 from fusionrt.fleet.chunks import WHOLE_DRIVE, ChunkWindow, plan_chunks, sync_context_ns
 from fusionrt.fleet.drives import DriveRef
+from fusionrt.fleet.local_ray import local_ray_head
 from fusionrt.fleet.results import DriveTables, drive_is_complete, write_drive
 from fusionrt.fleet.task import (
     ChunkOutcome,
@@ -162,30 +164,25 @@ def _driver_pythonpath() -> str:
 @contextmanager
 def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
     """Connected to Ray for the block: the caller's connection, ``address``'s cluster, or a
-    local Ray on loopback (stopped after)."""
-    if address is None and "ray" not in sys.modules:
-        # read by Ray when imported: a local Ray then puts its node and agents on 127.0.0.1
-        # instead of the machine's outward address
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray  # noqa: PLC0415  (optional extra)
-
-    if ray.is_initialized():
+    local Ray on loopback that is stopped after and dies with this process
+    (:func:`fusionrt.fleet.local_ray.local_ray_head`)."""
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         yield
         return
-    if address is None:
-        ray.init(
-            address="local",  # a new Ray, even where another one runs on this machine
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            runtime_env={"env_vars": {"PYTHONPATH": _driver_pythonpath()}},
-        )
-    else:
-        ray.init(address=address)
-    try:
+    with ExitStack() as stack:
+        head = None if address is not None else stack.enter_context(local_ray_head(num_cpus))
+        import ray  # noqa: PLC0415  (optional extra, imported after the local settings)
+
+        if head is None:
+            ray.init(address=address)
+        else:
+            ray.init(
+                address=head,
+                _node_ip_address="127.0.0.1",
+                runtime_env={"env_vars": {"PYTHONPATH": _driver_pythonpath()}},
+            )
+        stack.callback(ray.shutdown)
         yield
-    finally:
-        ray.shutdown()
 
 
 class _FleetRun:

@@ -2,12 +2,13 @@
 
 ``toy_crash_once`` kills its worker process (``os._exit``) the first time any task reaches a
 frame, leaving ``marker`` behind so the retried task goes on; ``toy_raise`` raises on every
-frame.
+frame; ``toy_slow`` sleeps ``delay_s`` per frame (a run that is surely mid-way when killed).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from toy_model import ToyModel
@@ -39,6 +40,18 @@ class RaisingModel(ToyModel):
         raise RuntimeError(f"toy_raise refuses frame {stamp_ns}")
 
 
+class SlowModel(ToyModel):
+    name = "toy_slow"
+
+    def __init__(self, delay_s: float, threshold: float = 0.5) -> None:
+        super().__init__(threshold)
+        self.delay_s = delay_s
+
+    def postprocess(self, outputs, stamp_ns):
+        time.sleep(self.delay_s)
+        return super().postprocess(outputs, stamp_ns)
+
+
 @hookimpl
 def fusionrt_models():
-    return [CrashOnceModel, RaisingModel]
+    return [CrashOnceModel, RaisingModel, SlowModel]

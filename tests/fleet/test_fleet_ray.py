@@ -202,19 +202,3 @@ def test_resume_skips_complete_drives_and_redoes_broken_ones(
 
     forced = _fleet(pipeline_path, pattern, out, force=True)
     assert sorted(forced.completed) == ["drive_a", "drive_b", "drive_c"] and not forced.skipped
-
-
-def test_command_line_without_address_starts_and_stops_its_own_ray(
-    ray_cluster, drives_dir, pipeline_path, tmp_path
-):
-    listing = tmp_path / "drives.txt"
-    listing.write_text(f"{drives_dir / 'drive_a'}\n")
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "fusionrt.runtime.cli", "fleet", "run", str(pipeline_path)]
-    command += ["--drives", str(listing), "--out", str(out), "--num-cpus", "1"]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "1 drive(s) done, 0 failed" in done.stdout
-    assert drive_is_complete(out, "drive_a")
-    # a Ray of its own, not the session's cluster running on this machine
-    assert "Started a local Ray instance" in done.stderr
