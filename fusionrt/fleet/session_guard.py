@@ -13,8 +13,9 @@ pipe on its stdin whose write end only the parent holds. The guard:
    parent exits for any reason, SIGKILL included — or until ``COMMAND`` exits, or until it is
    sent SIGTERM;
 4. sends ``COMMAND`` SIGTERM and gives it :data:`GRACE_S` to stop what it started, then
-   SIGKILLs every process still in the session (:func:`kill_session`), reaps them, removes
-   ``--remove DIR`` and exits with ``COMMAND``'s status (0 after a normal stop).
+   SIGKILLs every process still in the session (:func:`kill_session`), reaps them and removes
+   ``--remove DIR``. It exits 0, or 1 when ``COMMAND`` ended on its own with a failure or a
+   process of the session could not be killed.
 
 Why by hand: Ray's own fate sharing (``PR_SET_PDEATHSIG`` on the processes a node starts)
 covers only direct children; the raylet's ``DashboardAgent`` and ``RuntimeEnvAgent`` outlive
@@ -133,7 +134,7 @@ class _Children:
             if pid == 0:
                 return
             if pid == self.command.pid:
-                self.status = os.waitstatus_to_exitcode(raw)
+                self.status = self.command.returncode = os.waitstatus_to_exitcode(raw)
 
     def stop_command(self, grace_s: float) -> None:
         """SIGTERM ``COMMAND`` (unless it ended) and wait up to ``grace_s`` for it."""
