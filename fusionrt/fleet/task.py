@@ -232,12 +232,6 @@ class WindowedPipeline(Pipeline):
             return records
         return _UntilStamp(records, self.window.read_stop_ns)
 
-    def _check_drive_had_data(self) -> None:
-        # One chunk of a drive with a gap may read nothing and the drive still be fine: whether
-        # the drive gave nothing is decided over all its chunks (drive_tables).
-        if self.window.count == 1:
-            super()._check_drive_had_data()
-
 
 def replay_chunk(
     spec: PipelineSpec, drive_path: Path, window: ChunkWindow = WHOLE_DRIVE
@@ -248,8 +242,14 @@ def replay_chunk(
     registry = spec.registry()
     observer = _RunObserver()
     registry.register(observer, PluginInfo("fleet-run-observer", "fusionrt", ""))
+    # one chunk of a drive with a gap may read nothing and the drive still be fine: whether
+    # the drive gave nothing is decided over all its chunks (drive_tables)
     options = RunOptions(
-        backend=spec.backend, workers=spec.workers, progress=False, keep_results=True
+        backend=spec.backend,
+        workers=spec.workers,
+        progress=False,
+        keep_results=True,
+        require_data=window.count == 1,
     )
     with FileLock(engine_lock_path(spec, config)):
         pipeline = WindowedPipeline(

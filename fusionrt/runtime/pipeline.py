@@ -125,7 +125,9 @@ class RunOptions:
 
     ``keep_results`` keeps every frame's detections and the ground truth in the
     :class:`RunResult` (the fleet scores chunks later; a long run should not). ``duration_s``
-    ends a live run after that long (``fusionrt serve --duration``).
+    ends a live run after that long (``fusionrt serve --duration``). ``require_data`` makes a
+    replay that reads no message of the sensors' topics a :class:`SourceError` (the fleet turns
+    it off for one chunk of a drive, which a gap in the recording may leave empty).
     """
 
     backend: str | None = None
@@ -138,6 +140,7 @@ class RunOptions:
     progress: bool | None = False
     keep_results: bool = False
     duration_s: float | None = None
+    require_data: bool = True
 
 
 @dataclass
@@ -936,7 +939,12 @@ class Pipeline:
                 self._close()
                 self.registry.hook.fusionrt_unconfigure(config=self.config)
             interrupted = signals.received is not None and self._error is None
-            if self._error is None and not interrupted and not self.live:
+            if (
+                self._error is None
+                and not interrupted
+                and not self.live
+                and self.options.require_data
+            ):
                 self._check_drive_had_data()
         self.result = self._result(wall_s, launch, interrupted, signals.received)
         if self._error is not None:
