@@ -55,6 +55,62 @@ def test_errors_name_the_file_and_the_key(tmp_path, dotted, value, key):
     assert info.value.context["key"] == key
 
 
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "key"),
+    [
+        ("sync.tolerance_ms", INF, "sync.tolerance_ms"),
+        ("sync.timeout_ms", NAN, "sync.timeout_ms"),
+        ("sync.period_ms", 1e300, "sync.period_ms"),
+        ("sync.emit_empty", "yes", "sync.emit_empty"),
+        ("sync.emit_empty", 1, "sync.emit_empty"),
+        ("sync.expected_periods_ms", {"lidar_top": NAN}, "sync.expected_periods_ms.lidar_top"),
+        ("sync.latest", {"radar_front": {"max_age_ms": INF}}, "sync.latest.radar_front.max_age_ms"),
+        (
+            "sync.latest",
+            {"radar_front": {"interpolation": "cubic"}},
+            "sync.latest.radar_front.interpolation",
+        ),
+        ("sync.latest", {"radar_front": {"history": 1}}, "sync.latest.radar_front.history"),
+        ("runtime.deadline_ms", INF, "runtime.deadline_ms"),
+        ("runtime.deadline_ms", NAN, "runtime.deadline_ms"),
+    ],
+)
+def test_numbers_must_be_finite_and_flags_booleans(tmp_path, dotted, value, key):
+    path = write_pipeline(tmp_path / "bad.yaml", _set(pipeline_dict(), dotted, value))
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path)
+    assert info.value.context == {"file": str(path), "key": key}
+
+
+def test_approximate_time_age_penalty_is_a_finite_number(tmp_path):
+    data = pipeline_dict()
+    data["sync"] = {"policy": "approximate_time", "age_penalty": NAN}
+    with pytest.raises(ConfigError, match="finite number") as info:
+        load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+    assert info.value.context["key"] == "sync.age_penalty"
+
+
+def test_alias_bomb_in_options_is_refused_naming_the_file(tmp_path, alias_bomb):
+    data = _set(pipeline_dict(), "model.options.huge", "BOMB")
+    path = write_pipeline(tmp_path / "p.yaml", data)
+    path.write_text(path.read_text().replace("BOMB", alias_bomb()))
+    with pytest.raises(ConfigError, match="expand to more than") as info:
+        load_pipeline(path)
+    assert info.value.context["file"] == str(path)
+
+
+def test_errors_quote_a_huge_value_briefly(tmp_path):
+    path = write_pipeline(
+        tmp_path / "p.yaml", _set(pipeline_dict(), "runtime.deadline_ms", list(range(100_000)))
+    )
+    with pytest.raises(ConfigError, match="deadline_ms must be") as info:
+        load_pipeline(path)
+    assert len(str(info.value)) < 300
+
+
 def test_a_topic_read_twice_is_rejected(tmp_path):
     data = pipeline_dict()
     data["sensors"]["radar_front"]["topic"] = data["sensors"]["lidar_top"]["topic"]
