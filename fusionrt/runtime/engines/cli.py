@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrt.runtime.arguments import positive_int
 from fusionrt.runtime.engines.int8 import CALIBRATION_METHODS
 from fusionrt.runtime.errors import ConfigError, EngineError
 from fusionrt.runtime.messages import TensorSpec
@@ -42,7 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="an input spec, e.g. camera_image=1x3x160x288:float32 (repeatable)",
     )
     export.add_argument("--outputs", help="comma-separated output names")
-    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     export.add_argument("--no-verify", action="store_true", help="skip the ORT vs torch check")
     export.add_argument("--atol", type=float, default=1e-4)
@@ -86,10 +87,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--pipeline", type=Path, help="pipeline YAML whose sensors and model make the feeds"
     )
     quantize.add_argument(
-        "--frames", type=int, default=64, help="calibration frames taken from --drive (64)"
+        "--frames", type=positive_int, default=64, help="calibration frames taken from --drive (64)"
     )
     quantize.add_argument(
-        "--stride", type=int, default=3, help="take every K-th frame of --drive (3)"
+        "--stride", type=positive_int, default=3, help="take every K-th frame of --drive (3)"
     )
     quantize.add_argument(
         "--keep-float",
@@ -114,7 +115,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     precision.add_argument("--fp16", action="store_true", help="FP16 kernels where faster")
     precision.add_argument("--int8", action="store_true", help="INT8 from a Q/DQ ONNX")
     build.add_argument("--cache-dir", type=Path, help="engine cache (default ~/.cache/fusionrt)")
-    build.add_argument("--workspace-mib", type=int, default=1024)
+    build.add_argument("--workspace-mib", type=positive_int, default=1024)
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.set_defaults(func=_build_engine)
 
