@@ -7,7 +7,7 @@ from pipeline_support import pipeline_dict, write_pipeline
 
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError
-from fusionrt.runtime.pipeline import Pipeline
+from fusionrt.runtime.pipeline import Pipeline, build_front_end
 
 
 def _set(data: dict, dotted: str, value: object) -> dict:
@@ -148,6 +148,38 @@ def test_unknown_components_name_the_key(tmp_path, drive, registry, dotted, valu
     with pytest.raises(ConfigError) as info:
         Pipeline(config, drive, registry)
     assert info.value.context["key"] == key and info.value.context["file"] == str(config.path)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "key", "option"),
+    [
+        (
+            "sensors.lidar_top.options",
+            {"tensor_nam": "x"},
+            "sensors.lidar_top.options",
+            "tensor_nam",
+        ),
+        (
+            "sensors.radar_front.options",
+            {"radius_m": "wide"},
+            "sensors.radar_front.options",
+            "radius_m",
+        ),
+        (
+            "model",
+            {"name": "reference", "options": {"score_threshold": "high"}},
+            "model.options",
+            "score_threshold",
+        ),
+    ],
+)
+def test_option_errors_name_the_option(tmp_path, registry, dotted, value, key, option):  # noqa: PLR0917
+    config = load_pipeline(
+        write_pipeline(tmp_path / "p.yaml", _set(pipeline_dict(), dotted, value))
+    )
+    with pytest.raises(ConfigError) as info:
+        build_front_end(config, tmp_path, registry)  # fails before it opens the drive
+    assert info.value.context["key"].startswith(key) and repr(option) in str(info.value)
 
 
 def test_the_valid_file_loads_with_units_converted(tmp_path):
