@@ -182,6 +182,14 @@ def test_option_errors_name_the_option(tmp_path, registry, dotted, value, key, o
     assert info.value.context["key"].startswith(key) and repr(option) in str(info.value)
 
 
+def test_an_option_the_backend_does_not_take_is_named(tmp_path, drive, registry):
+    data = _set(pipeline_dict(), "backend", {"name": "onnxruntime", "options": {"bogus": 1}})
+    config = load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+    with pytest.raises(ConfigError, match="unknown option 'bogus' of the onnxruntime") as info:
+        Pipeline(config, drive, registry)
+    assert info.value.context["key"] == "backend.options.bogus"
+
+
 def test_the_valid_file_loads_with_units_converted(tmp_path):
     config = load_pipeline(write_pipeline(tmp_path / "p.yaml", pipeline_dict()))
     assert config.sensor_names() == ("lidar_top", "camera_front", "radar_front")
