@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -253,14 +255,21 @@ def load_calibration_feeds(paths: list[Path]) -> list[dict[str, np.ndarray]]:
         files.extend(sorted(path.glob("*.npz")) if path.is_dir() else [path])
     if not files:
         raise ConfigError("no .npz calibration frames found", paths=[str(p) for p in paths])
-    feeds = []
-    for file in files:
-        try:
-            with np.load(file) as data:
-                feeds.append({name: data[name] for name in data.files})
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read calibration frame: {exc}", file=str(file)) from exc
-    return feeds
+    return [_read_npz(file) for file in files]
+
+
+def _read_npz(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of one ``.npz`` frame; a damaged file or a bare ``.npy`` is a ConfigError."""
+    try:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("an .npy array, not an .npz archive of named inputs")
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    # numpy passes on zipfile's and zlib's errors for a damaged archive, EOFError for an empty one
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(f"cannot read calibration frame: {reason}", file=str(file)) from None
 
 
 def _calibration_frames(args: argparse.Namespace) -> list[dict[str, np.ndarray]]:
