@@ -482,6 +482,7 @@ def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
                 d.get("plugin_timeout_ms", defaults.plugin_timeout_ms),
                 "runtime.plugin_timeout_ms",
                 minimum=1,
+                maximum=MAX_DURATION_MS,
             )
         ),
         quarantine_after=r.number(

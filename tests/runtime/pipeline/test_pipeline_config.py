@@ -76,6 +76,7 @@ INF, NAN = float("inf"), float("nan")
         ("sync.latest", {"radar_front": {"history": 1}}, "sync.latest.radar_front.history"),
         ("runtime.deadline_ms", INF, "runtime.deadline_ms"),
         ("runtime.deadline_ms", NAN, "runtime.deadline_ms"),
+        ("runtime.plugin_timeout_ms", INF, "runtime.plugin_timeout_ms"),
     ],
 )
 def test_numbers_must_be_finite_and_flags_booleans(tmp_path, dotted, value, key):
