@@ -257,7 +257,11 @@ _LATEST_PARAMS: dict[str, _Param] = {
 def load_pipeline(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline YAML file."""
     path = Path(path)
-    return pipeline_from_dict(read_yaml(path), path)
+    try:
+        data = read_yaml(path)
+    except ConfigError as exc:  # unreadable, not UTF-8, not YAML, an alias bomb
+        raise ConfigError(f"pipeline file: {exc.message}", **exc.context) from None
+    return pipeline_from_dict(data, path)
 
 
 def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:

@@ -222,6 +222,6 @@ def test_an_alias_bomb_in_the_options_is_one_line_not_an_exhausted_machine(
     done = fusionrt_limited("run", str(pipeline), "--source", str(tmp_path))
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "fusionrt: error: ConfigError: refused YAML: its aliases expand to more than 200000 "
-        f"nodes [file={str(pipeline)!r}]"
+        "fusionrt: error: ConfigError: pipeline file: refused YAML: its aliases expand to more "
+        f"than 200000 nodes [file={str(pipeline)!r}]"
     ]
