@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_support import pipeline_dict, write_pipeline
 
-from fusionrt.runtime.config import load_pipeline
+from fusionrt.runtime.config import load_pipeline, pipeline_from_dict
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.pipeline import Pipeline, build_front_end
 
@@ -84,6 +88,48 @@ def test_numbers_must_be_finite_and_flags_booleans(tmp_path, dotted, value, key)
     with pytest.raises(ConfigError) as info:
         load_pipeline(path)
     assert info.value.context == {"file": str(path), "key": key}
+
+
+YAML_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+YAML_VALUES = st.recursive(
+    YAML_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+FIELDS = [
+    "sync.tolerance_ms",
+    "sync.timeout_ms",
+    "sync.period_ms",
+    "sync.phase_ms",
+    "sync.queue_size",
+    "sync.emit_empty",
+    "sync.expected_periods_ms",
+    "sync.min_period_ms",
+    "sync.latest",
+    "runtime.workers",
+    "runtime.infer_workers",
+    "runtime.queue_size",
+    "runtime.deadline_ms",
+    "runtime.plugin_timeout_ms",
+    "runtime.quarantine_after",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(FIELDS), value=YAML_VALUES)
+def test_any_value_of_a_field_is_read_or_a_config_error_at_it(field, value):
+    try:
+        config = pipeline_from_dict(_set(pipeline_dict(), field, value), "p.yaml")
+    except ConfigError as exc:
+        assert exc.context["key"].startswith(field) and exc.context["file"] == "p.yaml"
+        return
+    numbers = [*config.sync.parameters.values(), *config.sync.expected_periods_ns.values()]
+    for spec in config.sync.latest.values():
+        numbers += list(spec.values())
+    for number in numbers:  # what the Synchronizer gets: whole nanoseconds that fit an int64
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            assert isinstance(number, int) or math.isfinite(number)
+            assert abs(number) < 2**63
 
 
 def test_approximate_time_age_penalty_is_a_finite_number(tmp_path):
