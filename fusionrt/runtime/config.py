@@ -541,7 +541,7 @@ def zenoh_options(options: Mapping[str, Any], *, file: Path, key: str) -> dict[s
         raise r.error(f"{key}.domain_id", f"{key}.domain_id must be 0..232, got {domain}")
     mode = out["mode"]
     if mode not in _ZENOH_MODES:
-        raise r.error(f"{key}.mode", f"{key}.mode must be peer or client, got {mode!r}")
+        raise r.error(f"{key}.mode", f"{key}.mode must be peer or client, got {brief(mode)}")
     for name in ("connect", "listen"):
         endpoints = out[name]
         if not isinstance(endpoints, list):
@@ -550,7 +550,8 @@ def zenoh_options(options: Mapping[str, Any], *, file: Path, key: str) -> dict[s
             where = f"{key}.{name}[{index}]"
             if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
                 raise r.error(
-                    where, f"{where} must be an endpoint like tcp/127.0.0.1:7447, got {endpoint!r}"
+                    where,
+                    f"{where} must be an endpoint like tcp/127.0.0.1:7447, got {brief(endpoint)}",
                 )
     if not isinstance(out["multicast_scouting"], bool):
         raise r.error(
