@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -10,6 +13,48 @@ from pathlib import Path
 import pytest
 
 REAL_DATA = Path(__file__).parent / "data" / "real"
+
+#: Address space a ``fusionrt`` subprocess of :func:`fusionrt_limited` may use (it needs ~0.4).
+LIMITED_MEMORY_BYTES = 1 << 30
+
+
+def alias_bomb_list(levels: int = 9, fan_out: int = 9) -> str:
+    """A YAML flow list (under 500 bytes) whose items are "billion laughs" levels: item ``k`` lists
+    item ``k - 1`` ``fan_out`` times through an alias, so the last one holds ``fan_out**levels``
+    strings once expanded. Usable as the value of any key."""
+    items = [f"&l0 [{', '.join(['lol'] * fan_out)}]"]
+    items += [f"&l{k} [{', '.join([f'*l{k - 1}'] * fan_out)}]" for k in range(1, levels)]
+    return f"[{', '.join(items)}]"
+
+
+@pytest.fixture
+def alias_bomb() -> Callable[..., str]:
+    """:func:`alias_bomb_list`."""
+    return alias_bomb_list
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (LIMITED_MEMORY_BYTES, LIMITED_MEMORY_BYTES))
+
+
+@pytest.fixture
+def fusionrt_limited() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``fusionrt ARGS`` as a user does, in a subprocess held to 1 GiB of address space and
+    60 s: a hostile file that makes fusionrt expand it fails the test instead of the machine."""
+
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fusionrt.runtime.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=cwd,
+            env=dict(os.environ),
+            preexec_fn=_limit_memory,
+            check=False,
+        )
+
+    return run
 
 
 @pytest.fixture

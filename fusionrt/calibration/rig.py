@@ -37,7 +37,8 @@ from fusionrt.calibration.transforms import (
     quat_to_matrix,
     rpy_to_matrix,
 )
-from fusionrt.runtime.errors import CalibrationError
+from fusionrt.runtime.errors import CalibrationError, ConfigError, brief
+from fusionrt.runtime.safe_yaml import read_yaml
 
 __all__ = [
     "QUATERNION_NORM_TOLERANCE",
@@ -174,41 +175,41 @@ def _plain(a: Any) -> Any:
 
 def _number(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _Invalid(f"expected a number, got {v!r}", where)
+        raise _Invalid(f"expected a number, got {brief(v)}", where)
     f = float(v)
     if not math.isfinite(f):
-        raise _Invalid(f"expected a finite number, got {v!r}", where)
+        raise _Invalid(f"expected a finite number, got {brief(v)}", where)
     return f
 
 
 def _vector(v: Any, n: int, where: str) -> np.ndarray:
     if not isinstance(v, (list, tuple)) or len(v) != n:
-        raise _Invalid(f"expected a list of {n} numbers, got {v!r}", where)
+        raise _Invalid(f"expected a list of {n} numbers, got {brief(v)}", where)
     return np.array([_number(x, f"{where}[{i}]") for i, x in enumerate(v)], dtype=np.float64)
 
 
 def _matrix3(v: Any, where: str) -> np.ndarray:
     if not isinstance(v, (list, tuple)) or len(v) != 3:
-        raise _Invalid(f"expected a 3×3 matrix (3 rows of 3 numbers), got {v!r}", where)
+        raise _Invalid(f"expected a 3×3 matrix (3 rows of 3 numbers), got {brief(v)}", where)
     return np.stack([_vector(row, 3, f"{where}[{i}]") for i, row in enumerate(v)])
 
 
 def _positive_int(v: Any, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise _Invalid(f"expected a positive integer, got {v!r}", where)
+        raise _Invalid(f"expected a positive integer, got {brief(v)}", where)
     return int(v)
 
 
 def _check_keys(d: Any, allowed: Iterable[str], where: str) -> None:
     if not isinstance(d, Mapping):
-        raise _Invalid(f"expected a mapping, got {type(d).__name__} {d!r}", where)
+        raise _Invalid(f"expected a mapping, got {type(d).__name__} {brief(d)}", where)
     allowed = tuple(allowed)
     for key in d:
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), allowed, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise _Invalid(
-                f"unknown key {key!r}{extra}; allowed: {', '.join(allowed)}",
+                f"unknown key {brief(key)}{extra}; allowed: {', '.join(allowed)}",
                 f"{where}.{key}" if where else str(key),
             )
 
@@ -271,7 +272,7 @@ def _parse_camera(d: Mapping[str, Any], kind: str) -> CameraModel | None:
     model = d.get("model", "pinhole")
     if model not in MODELS:
         raise _Invalid(
-            f"unknown camera model {model!r}; expected one of {', '.join(MODELS)}", "model"
+            f"unknown camera model {brief(model)}; expected one of {', '.join(MODELS)}", "model"
         )
     width = _positive_int(d["width"], "width")
     height = _positive_int(d["height"], "height")
@@ -286,7 +287,7 @@ def _parse_camera(d: Mapping[str, Any], kind: str) -> CameraModel | None:
         )
     dist_raw = d.get("distortion", [])
     if not isinstance(dist_raw, (list, tuple)):
-        raise _Invalid(f"expected a list of numbers, got {dist_raw!r}", "distortion")
+        raise _Invalid(f"expected a list of numbers, got {brief(dist_raw)}", "distortion")
     dist = np.array(
         [_number(v, f"distortion[{i}]") for i, v in enumerate(dist_raw)], dtype=np.float64
     )
@@ -311,7 +312,7 @@ def _parse_sensor(name: str, d: Any) -> SensorCalibration:
         raise _Invalid("missing required key 'kind' (camera, lidar, radar, imu, ...)", "kind")
     kind = d["kind"]
     if not isinstance(kind, str) or not kind:
-        raise _Invalid(f"expected a non-empty string, got {kind!r}", "kind")
+        raise _Invalid(f"expected a non-empty string, got {brief(kind)}", "kind")
     camera = _parse_camera(d, kind)
     if "extrinsics" not in d:
         raise _Invalid("missing required key 'extrinsics' (translation, rotation)", "extrinsics")
@@ -325,7 +326,7 @@ def _parse_sensor(name: str, d: Any) -> SensorCalibration:
     offset = d.get("time_offset_ns", 0)
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise _Invalid(
-            f"expected an integer number of nanoseconds, got {offset!r}", "time_offset_ns"
+            f"expected an integer number of nanoseconds, got {brief(offset)}", "time_offset_ns"
         )
     return SensorCalibration(
         name=name,
@@ -360,7 +361,7 @@ class Rig:
         items = dict(sensors) if isinstance(sensors, Mapping) else {s.name: s for s in sensors}
         if not isinstance(frame, str) or not frame:
             raise CalibrationError(
-                f"the rig frame must be a non-empty string, got {frame!r}",
+                f"the rig frame must be a non-empty string, got {brief(frame)}",
                 field="frame",
                 file=source,
             )
@@ -403,15 +404,9 @@ class Rig:
         """Read and validate a rig YAML file."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise CalibrationError(
-                f"cannot read rig file: {e.strerror or e}", file=str(p)
-            ) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise CalibrationError(f"rig file is not valid YAML: {e}", file=str(p)) from None
+            data = read_yaml(p)
+        except ConfigError as e:  # unreadable, not UTF-8, not YAML, an alias bomb
+            raise CalibrationError(f"rig file: {e.message}", **e.context) from None
         return cls.from_dict(data, source=str(p))
 
     @classmethod
@@ -435,7 +430,7 @@ class Rig:
         for name, entry in d["sensors"].items():
             if not isinstance(name, str) or not name:
                 raise CalibrationError(
-                    f"sensor names must be non-empty strings, got {name!r}",
+                    f"sensor names must be non-empty strings, got {brief(name)}",
                     field="sensors",
                     file=source,
                 )

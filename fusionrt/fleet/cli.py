@@ -11,6 +11,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+from fusionrt.runtime.arguments import positive_int
 from fusionrt.runtime.errors import ConfigError
 
 
@@ -126,7 +127,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--backend", default=None, help="override the file's backend")
     run.add_argument(
-        "--workers", type=int, default=None, help="preprocess threads per task (the file's)"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="preprocess threads per task (the file's)",
     )
     run.add_argument("--progress", action="store_true", help="show the fleet's progress bar")
     run.set_defaults(func=_run)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from filelock import FileLock
 
 from fusionrt.fleet.chunks import WHOLE_DRIVE, ChunkWindow
@@ -52,6 +51,7 @@ from fusionrt.runtime.pipeline import ROUTINE_SYNC_DROPS, Pipeline, RunOptions, 
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.report import MAP_KEYS
 from fusionrt.runtime.run_cli import evaluate
+from fusionrt.runtime.safe_yaml import read_yaml
 from fusionrt.runtime.truth import GroundTruthBoxes
 
 _STAGE_PERCENTILES = (50, 99)
@@ -83,7 +83,7 @@ class PipelineSpec:
     ) -> PipelineSpec:
         """Read and validate the pipeline file (errors name the file and key)."""
         load_pipeline(path)
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = read_yaml(path)
         return cls(data, str(Path(path).resolve()), backend, tuple(disabled_plugins), workers)
 
     def config(self) -> PipelineConfig:
@@ -317,8 +317,8 @@ def drive_condition(drive_path: Path) -> str:
     if not manifest.is_file():
         return "unknown"
     try:
-        config = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("config", {})
-    except yaml.YAMLError:
+        config = (read_yaml(manifest) or {}).get("config", {})
+    except ConfigError:
         return "unknown"
     if config.get("failures"):
         return "sensor_failure"

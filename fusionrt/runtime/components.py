@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import Detections, Frame, RawRecord, TensorSpec
+from fusionrt.runtime.options import Option, resolve_options
 from fusionrt.runtime.sensor import Sensor
 
 _SourceT = TypeVar("_SourceT", bound="Source")
@@ -72,9 +73,20 @@ class Sink(ABC):
 
 
 class Model(ABC):
-    """A fused perception model: its geometry, its input/output specs and its postprocess."""
+    """A fused perception model: its geometry, its input/output specs and its postprocess.
+
+    ``option_specs`` declares the options a pipeline file may give (``model.options``); a model
+    that takes options calls ``super().__init__(**options)``, which checks them (``ConfigError``
+    with ``key`` = the option) and keeps them, defaults filled in, in :attr:`options`.
+    """
 
     name: ClassVar[str]
+    option_specs: ClassVar[Mapping[str, Option]] = MappingProxyType({})
+
+    def __init__(self, **options: Any) -> None:
+        self.options: dict[str, Any] = resolve_options(
+            self.option_specs, options, owner=f"model {self.name!r}"
+        )
 
     @property
     @abstractmethod

@@ -31,31 +31,22 @@ milliseconds (``*_ms``); the objects hold nanoseconds (``*_ns``) where the runti
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
-from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.errors import ConfigError, brief
+from fusionrt.runtime.safe_yaml import read_yaml
 
 SYNC_POLICIES = ("approximate_time", "collector")
 BACKENDS_BUILTIN = ("auto", "onnxruntime", "torch", "tensorrt")
 
-#: Per-policy parameters the file may give, with the unit conversion to the Synchronizer's.
-_APPROX_PARAMS = {"queue_size": 1, "max_interval_ms": 1_000_000, "age_penalty": None}
-_COLLECTOR_PARAMS = {
-    "period_ms": 1_000_000,
-    "phase_ms": 1_000_000,
-    "tolerance_ms": 1_000_000,
-    "timeout_ms": 1_000_000,
-    "queue_size": 1,
-    "emit_empty": None,
-}
-_LATEST_PARAMS = {"max_age_ms": 1_000_000, "interpolation": None, "history": 1}
+#: The longest duration a file may give: its nanoseconds still fit the int64 stamps.
+MAX_DURATION_MS = 1e12
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,40 +166,101 @@ class _Reader:
         unknown = sorted(set(mapping) - set(allowed))
         if unknown:
             where = f"{key}.{unknown[0]}" if key else unknown[0]
-            raise self.error(where, f"unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
+            raise self.error(where, f"unknown key {brief(unknown[0])}; known: {', '.join(allowed)}")
 
     def string(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not value:
             raise self.error(key, f"{key} must be a non-empty string, got {_kind(value)}")
         return value
 
-    def number(self, value: Any, key: str, *, minimum: float = 0.0, integer: bool = False) -> Any:
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok or value < minimum:
-            what = "an integer" if integer else "a number"
-            raise self.error(key, f"{key} must be {what} >= {minimum}, got {value!r}")
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(key, f"{key} must be true or false, got {_kind(value)}")
         return value
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.error(key, f"{key} must be one of {', '.join(choices)}, got {_kind(value)}")
+        return str(value)
+
+    def number(
+        self,
+        value: Any,
+        key: str,
+        *,
+        minimum: float = 0.0,
+        maximum: float = math.inf,
+        integer: bool = False,
+    ) -> Any:
+        """A finite int (or float unless ``integer``) in ``[minimum, maximum]``; never a bool."""
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not minimum <= value <= maximum:
+            what = "an integer" if integer else "a finite number"
+            bound = f">= {minimum:g}" if maximum == math.inf else f"in [{minimum:g}, {maximum:g}]"
+            raise self.error(key, f"{key} must be {what} {bound}, got {_kind(value)}")
+        return value
+
+    def duration_ns(self, value: Any, key: str) -> int:
+        """Milliseconds in the file (finite, >= 0) as integer nanoseconds."""
+        return round(self.number(value, key, maximum=MAX_DURATION_MS) * 1_000_000)
 
 
 def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"
+    return f"{type(value).__name__} {brief(value)}" if value is not None else "nothing"
+
+
+#: How a policy parameter of the file becomes the Synchronizer's keyword: ``(name, value)``.
+_Param = Callable[[_Reader, Any, str], Any]
+
+
+def _duration(r: _Reader, value: Any, key: str) -> int:
+    return r.duration_ns(value, key)
+
+
+def _count(minimum: int) -> _Param:
+    return lambda r, value, key: r.number(value, key, minimum=minimum, integer=True)
+
+
+def _flag(r: _Reader, value: Any, key: str) -> bool:
+    return r.boolean(value, key)
+
+
+def _ratio(r: _Reader, value: Any, key: str) -> float:
+    return float(r.number(value, key))
+
+
+def _interpolation(r: _Reader, value: Any, key: str) -> str:
+    return r.choice(value, key, ("hold", "linear"))
+
+
+#: Per-policy parameters the file may give, each with its type and bounds.
+_APPROX_PARAMS: dict[str, _Param] = {
+    "queue_size": _count(1),
+    "max_interval_ms": _duration,
+    "age_penalty": _ratio,
+}
+_COLLECTOR_PARAMS: dict[str, _Param] = {
+    "period_ms": _duration,
+    "phase_ms": _duration,
+    "tolerance_ms": _duration,
+    "timeout_ms": _duration,
+    "queue_size": _count(1),
+    "emit_empty": _flag,
+}
+_LATEST_PARAMS: dict[str, _Param] = {
+    "max_age_ms": _duration,
+    "interpolation": _interpolation,
+    "history": _count(2),
+}
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline YAML file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the pipeline file: {exc.strerror}", file=str(path)
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = None if mark is None else mark.line + 1
-        raise ConfigError(f"not valid YAML: {exc}", file=str(path), line=line) from None
+        data = read_yaml(path)
+    except ConfigError as exc:  # unreadable, not UTF-8, not YAML, an alias bomb
+        raise ConfigError(f"pipeline file: {exc.message}", **exc.context) from None
     return pipeline_from_dict(data, path)
 
 
@@ -307,16 +359,14 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
     return tuple(out)
 
 
-def _convert(r: _Reader, params: Mapping[str, Any], table: Mapping[str, Any], key: str) -> dict:
+def _convert(
+    r: _Reader, params: Mapping[str, Any], table: Mapping[str, _Param], key: str
+) -> dict[str, Any]:
+    """Each parameter checked by its table entry; ``*_ms`` become ``*_ns``."""
     out: dict[str, Any] = {}
     for name, value in params.items():
-        scale = table[name]
-        if scale is None:
-            out[name] = value
-        elif name.endswith("_ms"):
-            out[name[:-3] + "_ns"] = round(r.number(value, f"{key}.{name}") * scale)
-        else:
-            out[name] = r.number(value, f"{key}.{name}", minimum=1, integer=True)
+        converted = table[name](r, value, f"{key}.{name}")
+        out[name[:-3] + "_ns" if name.endswith("_ms") else name] = converted
     return out
 
 
@@ -326,7 +376,7 @@ def _per_sensor_ns(r: _Reader, value: Any, key: str, names: tuple[str, ...]) -> 
     for name, ms in r.mapping(value, key).items():
         if name not in names:
             raise r.error(f"{key}.{name}", f"{name!r} is not a sensor of this pipeline")
-        out[name] = round(r.number(ms, f"{key}.{name}", minimum=0) * 1_000_000)
+        out[name] = r.duration_ns(ms, f"{key}.{name}")
     return out
 
 
@@ -424,13 +474,19 @@ def _runtime(r: _Reader, value: Any) -> RuntimeConfig:
             d.get("queue_size", defaults.queue_size), "runtime.queue_size", minimum=1, integer=True
         ),
         deadline_ms=float(
-            r.number(d.get("deadline_ms", defaults.deadline_ms), "runtime.deadline_ms", minimum=1)
+            r.number(
+                d.get("deadline_ms", defaults.deadline_ms),
+                "runtime.deadline_ms",
+                minimum=1,
+                maximum=MAX_DURATION_MS,
+            )
         ),
         plugin_timeout_ms=float(
             r.number(
                 d.get("plugin_timeout_ms", defaults.plugin_timeout_ms),
                 "runtime.plugin_timeout_ms",
                 minimum=1,
+                maximum=MAX_DURATION_MS,
             )
         ),
         quarantine_after=r.number(
@@ -485,7 +541,7 @@ def zenoh_options(options: Mapping[str, Any], *, file: Path, key: str) -> dict[s
         raise r.error(f"{key}.domain_id", f"{key}.domain_id must be 0..232, got {domain}")
     mode = out["mode"]
     if mode not in _ZENOH_MODES:
-        raise r.error(f"{key}.mode", f"{key}.mode must be peer or client, got {mode!r}")
+        raise r.error(f"{key}.mode", f"{key}.mode must be peer or client, got {brief(mode)}")
     for name in ("connect", "listen"):
         endpoints = out[name]
         if not isinstance(endpoints, list):
@@ -494,7 +550,8 @@ def zenoh_options(options: Mapping[str, Any], *, file: Path, key: str) -> dict[s
             where = f"{key}.{name}[{index}]"
             if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
                 raise r.error(
-                    where, f"{where} must be an endpoint like tcp/127.0.0.1:7447, got {endpoint!r}"
+                    where,
+                    f"{where} must be an endpoint like tcp/127.0.0.1:7447, got {brief(endpoint)}",
                 )
     if not isinstance(out["multicast_scouting"], bool):
         raise r.error(

@@ -7,7 +7,26 @@ one-line CLI report is enough to locate the fault.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+#: ``repr`` that shortens long strings and containers and nests only a few levels: a user value
+#: quoted in an error message stays one short line whatever the file held.
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel = 3
+_BRIEF.maxstring = 60
+_BRIEF.maxother = 60
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A ``repr`` of ``value`` of at most ``limit`` characters, for error messages.
+
+    Long strings, lists and mappings are elided (``...``) by :mod:`reprlib` before being
+    rendered, so quoting a huge or deeply nested user value costs no more than quoting a short
+    one; the result is cut to ``limit`` characters as a last bound.
+    """
+    text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class FusionError(Exception):
@@ -75,4 +94,5 @@ __all__ = [
     "SinkError",
     "SourceError",
     "StampError",
+    "brief",
 ]

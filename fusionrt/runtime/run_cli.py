@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fusionrt.runtime.arguments import positive_int, positive_number
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError, SinkError
 from fusionrt.runtime.messages import CLASS_NAMES
@@ -201,14 +202,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--realtime", action="store_true", help="pace the replay in real time, drop late frames"
     )
-    run.add_argument("--rate", type=float, default=1.0, help="real-time rate (2 = twice as fast)")
-    run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     run.add_argument(
-        "--workers", type=int, default=None, help="preprocess threads (default: the file's)"
+        "--rate", type=positive_number, default=1.0, help="real-time rate (2 = twice as fast)"
+    )
+    run.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
+    run.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="preprocess threads (default: the file's)",
     )
     run.add_argument(
         "--infer-workers",
-        type=int,
+        type=positive_int,
         default=None,
         help="inference threads, one engine each (default: the file's)",
     )
@@ -226,10 +232,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     bench_parser.add_argument("pipeline", type=Path, help="pipeline YAML")
     bench_parser.add_argument("--source", type=Path, required=True, help="the drive")
-    bench_parser.add_argument("--workers", type=int, default=2, help="preprocess threads (2)")
-    bench_parser.add_argument("--max-frames", type=int, default=None, help="frames per measurement")
     bench_parser.add_argument(
-        "--rate", type=float, default=1.0, help="real-time rate for the jitter run"
+        "--workers", type=positive_int, default=2, help="preprocess threads (2)"
+    )
+    bench_parser.add_argument(
+        "--max-frames", type=positive_int, default=None, help="frames per measurement"
+    )
+    bench_parser.add_argument(
+        "--rate", type=positive_number, default=1.0, help="real-time rate for the jitter run"
     )
     bench_parser.add_argument("--json", type=Path, default=None, help="write the results JSON here")
     bench_parser.set_defaults(func=_bench)

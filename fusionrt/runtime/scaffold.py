@@ -69,11 +69,13 @@ and raise ``DecodeError`` naming sensor, topic and offset for anything malformed
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fusionrt import DecodeError, RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 HEADER = struct.Struct("<QI")
@@ -86,17 +88,20 @@ def encode(stamp_ns: int, readings: np.ndarray) -> bytes:
 
 
 class $cls(Sensor):
-    """Decodes float32 readings; preprocesses them into a fixed-length vector."""
+    """Decodes float32 readings; preprocesses them into a fixed-length vector.
+
+    Options: ``length`` (8): readings per vector. Declare each option in ``option_specs``; the
+    base class refuses unknown names and values that do not fit (``ConfigError`` at the key).
+    """
 
     name: ClassVar[str] = "$name"
     modality: ClassVar[Modality] = Modality.OTHER
     nonfinite: ClassVar[NonFinitePolicy] = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = {"length": Option(8, int, minimum=1)}
 
-    def __init__(
-        self, instance: str | None = None, topic: str = "/$name", length: int = 8, **options: Any
-    ) -> None:
+    def __init__(self, instance: str | None = None, topic: str = "/$name", **options: Any) -> None:
         super().__init__(instance, topic, **options)
-        self.length = int(length)
+        self.length: int = self.options["length"]
 
     def decode(self, raw: RawRecord) -> SensorMessage:
         """Read the header and view the readings without copying."""
@@ -142,7 +147,9 @@ _TEST = Template('''\
 """The `$name` plugin passes the fusionrt conformance kit."""
 
 import numpy as np
+import pytest
 
+from fusionrt import ConfigError
 from fusionrt.runtime.testing import parametrize_sensor_checks
 from $package.sensor import $cls
 
@@ -157,6 +164,14 @@ def test_decode_reads_the_samples():
     message = sensor.decode(sensor.sample_records()[0])
     assert message.stamp_ns == 1_000_000_000
     np.testing.assert_allclose(message.payload, np.linspace(0.0, 1.0, 6))
+
+
+def test_options_follow_their_declaration():
+    assert $cls(length=4).length == 4
+    with pytest.raises(ConfigError, match="did you mean 'length'"):
+        $cls(lenght=4)
+    with pytest.raises(ConfigError, match="length"):
+        $cls(length=0)
 ''')
 
 _README = Template("""\

@@ -12,12 +12,14 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option, resolve_options
 
 if TYPE_CHECKING:  # the calibration package imports the runtime, not the other way round
     from fusionrt.calibration.rig import Rig
@@ -68,18 +70,29 @@ class Sensor(ABC):
     """Base class of sensor plugins.
 
     Class attributes: ``name`` is the component name used in pipeline files (``camera``),
-    ``modality`` says what it produces, ``nonfinite`` declares its NaN/inf handling.
-    An instance is bound to one rig sensor (``instance``, e.g. ``cam_front``) and one topic.
+    ``modality`` says what it produces, ``nonfinite`` declares its NaN/inf handling,
+    ``option_specs`` the options it takes (name → :class:`~fusionrt.runtime.options.Option`:
+    default, type, bounds; none by default). An instance is bound to one rig sensor
+    (``instance``, e.g. ``cam_front``) and one topic; its checked options, defaults filled in,
+    are :attr:`options`.
     """
 
     name: ClassVar[str]
     modality: ClassVar[Modality]
     nonfinite: ClassVar[NonFinitePolicy] = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = MappingProxyType({})
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
+        """Bind the sensor; ``ConfigError`` (``key`` = the option) for an unknown option or a
+        value that does not fit its declaration."""
         self.instance = instance or self.name
         self.topic = topic
-        self.options: dict[str, Any] = dict(options)
+        self.options: dict[str, Any] = resolve_options(
+            self.option_specs,
+            options,
+            owner=f"{self.name} sensor {self.instance!r}",
+            sensor=self.instance,
+        )
 
     @abstractmethod
     def decode(self, raw: RawRecord) -> SensorMessage:

@@ -48,6 +48,20 @@ def test_show_reports_bad_rig(run, tmp_path, capsys):
     assert "CalibrationError" in err and "sensor='cam'" in err and "field='height'" in err
 
 
+def test_show_refuses_an_alias_bomb_in_one_line(fusionrt_limited, alias_bomb, tmp_path):
+    rig = tmp_path / "rig.yaml"
+    rig.write_text(
+        "frame: ego\nsensors:\n  lidar:\n    kind: lidar\n    extrinsics:\n"
+        f"      translation: {alias_bomb()}\n      rotation: {{rpy_deg: [0, 0, 0]}}\n"
+    )
+    result = fusionrt_limited("calib", "show", str(rig))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "fusionrt: error: CalibrationError: rig file: refused YAML: its aliases expand to more "
+        f"than 200000 nodes [file={str(rig)!r}]"
+    ]
+
+
 def test_check_writes_kitti_overlay(run, tmp_path, capsys):
     image = KITTI / "training" / "image_2" / "000008.png"
     out = tmp_path / "sub" / "overlay.png"

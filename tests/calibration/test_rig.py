@@ -408,8 +408,27 @@ def test_top_level_errors(tmp_path):
     with pytest.raises(CalibrationError, match="not valid YAML") as e:
         Rig.load(bad)
     assert e.value.context["file"] == str(bad)
-    with pytest.raises(CalibrationError, match="cannot read rig file"):
+    with pytest.raises(CalibrationError, match="rig file: cannot read"):
         Rig.load(tmp_path / "missing.yaml")
+
+
+def test_non_utf8_rig_names_the_file_and_offset(tmp_path):
+    bad = tmp_path / "rig.yaml"
+    bad.write_bytes(b"frame: ego\nsensors: {}\n# \xff\n")
+    with pytest.raises(CalibrationError, match="not UTF-8") as e:
+        Rig.load(bad)
+    assert e.value.context == {"file": str(bad), "offset": 25}
+
+
+def test_errors_quote_a_huge_value_briefly(tmp_path):
+    entry = {"kind": "lidar", "extrinsics": {"translation": list(range(100_000))}}
+    entry["extrinsics"]["rotation"] = {"rpy_deg": [0, 0, 0]}
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump({"frame": "ego", "sensors": {"lidar": entry}}))
+    with pytest.raises(CalibrationError, match="expected a list of 3 numbers") as e:
+        Rig.load(path)
+    assert e.value.context["field"] == "extrinsics.translation"
+    assert len(str(e.value)) < 300
 
 
 def test_rig_pickles_for_worker_processes(rig_file):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusionrt import DecodeError
+from fusionrt import ConfigError, DecodeError
 from fusionrt.runtime.testing import parametrize_sensor_checks
 from fusionrt_ultrasonic import UltrasonicSensor
 from fusionrt_ultrasonic.wire import HEADER, RECORD_DTYPE, decode_frame, encode_frame
@@ -50,3 +50,17 @@ def test_preprocess_marks_the_wall_behind_the_car():
     rows = np.nonzero(outputs["ultrasonic_bev"][0].any(axis=1))[0]
     xs = grid.x_range[0] + (rows + 0.5) * grid.resolution
     assert xs.max() < -0.9  # every echo lies behind the rear bumper (x = -0.95 m)
+
+
+def test_options_are_checked_by_their_declaration():
+    sensor = UltrasonicSensor(max_range_m=3, layout={0: [1.0, 0.0, 0.0]})
+    assert sensor.max_range_m == 3.0 and sensor.layout == {0: (1.0, 0.0, 0.0)}
+    with pytest.raises(ConfigError, match="did you mean 'max_range_m'") as info:
+        UltrasonicSensor(max_range=3)
+    assert info.value.context["key"] == "max_range"
+    with pytest.raises(ConfigError) as info:
+        UltrasonicSensor(max_range_m="far")
+    assert info.value.context["key"] == "max_range_m"
+    with pytest.raises(ConfigError, match=r"\[x_m, y_m, yaw_deg\]") as info:
+        UltrasonicSensor(layout={0: [1.0, 0.0]})
+    assert info.value.context["key"] == "layout"

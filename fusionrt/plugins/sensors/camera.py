@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 import numpy as np
@@ -60,7 +60,9 @@ from fusionrt.plugins.sensors.image_codec import (
     encode_image_msg,
 )
 from fusionrt.plugins.sensors.lift import (
+    CROP_ANCHORS,
     INVALID_UV,
+    RESIZE_MODES,
     ImageResizePlan,
     camera_lift_table,
     plan_resize,
@@ -69,6 +71,7 @@ from fusionrt.runtime.errors import ConfigError, DecodeError
 from fusionrt.runtime.geometry import BevGrid, ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 if TYPE_CHECKING:
@@ -81,18 +84,6 @@ IMAGENET_STD_RGB: tuple[float, float, float] = (58.395, 57.12, 57.375)
 IMAGES = "camera_images"
 LIFT_UV = "camera_lift_uv"
 LIFT_VALID = "camera_lift_valid"
-
-_OPTION_DEFAULTS: dict[str, Any] = {
-    "cameras": None,
-    "jpeg_reduction": 1,
-    "resize_mode": "crop",
-    "crop_anchor": "center",
-    "mean": IMAGENET_MEAN_RGB,
-    "std": IMAGENET_STD_RGB,
-    "antialias": True,
-    "lift_min_depth_m": 0.1,
-    "stamp_from": "header",
-}
 
 
 @dataclass(eq=False)
@@ -144,36 +135,23 @@ class CameraSensor(Sensor):
     name = "camera"
     modality = Modality.CAMERA
     nonfinite = NonFinitePolicy.NOT_APPLICABLE
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "cameras": Option(None, list, item=str, nullable=True),
+        "jpeg_reduction": Option(1, int, choices=(1, 2, 4, 8)),
+        "resize_mode": Option("crop", str, choices=RESIZE_MODES),
+        "crop_anchor": Option("center", str, choices=CROP_ANCHORS),
+        "mean": Option(IMAGENET_MEAN_RGB, list, item=float, length=3),
+        "std": Option(IMAGENET_STD_RGB, list, item=float, length=3, exclusive_minimum=0),
+        "antialias": Option(True, bool),
+        "lift_min_depth_m": Option(0.1, float, exclusive_minimum=0),
+        "stamp_from": Option("header", str, choices=("header", "record")),
+    }
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
-        unknown = set(options) - set(_OPTION_DEFAULTS)
-        if unknown:
-            raise ConfigError(
-                f"unknown camera option(s) {sorted(unknown)}; known: {sorted(_OPTION_DEFAULTS)}",
-                sensor=instance or self.name,
-            )
-        super().__init__(instance, topic, **{**_OPTION_DEFAULTS, **options})
+        super().__init__(instance, topic, **options)
         opts = self.options
-        if opts["jpeg_reduction"] not in (1, 2, 4, 8):
-            raise ConfigError(
-                "jpeg_reduction must be 1, 2, 4 or 8", sensor=self.instance, key="jpeg_reduction"
-            )
-        if opts["stamp_from"] not in ("header", "record"):
-            raise ConfigError(
-                "stamp_from must be 'header' or 'record'", sensor=self.instance, key="stamp_from"
-            )
-        try:
-            plan_resize((4, 4), (2, 2), opts["resize_mode"], opts["crop_anchor"])
-        except ValueError as exc:
-            raise ConfigError(str(exc), sensor=self.instance, key="resize_mode") from None
-        mean = np.asarray(opts["mean"], dtype=np.float64).reshape(-1)
-        std = np.asarray(opts["std"], dtype=np.float64).reshape(-1)
-        if mean.size != 3 or std.size != 3 or np.any(std <= 0) or not np.all(np.isfinite(mean)):
-            raise ConfigError(
-                "mean and std must be 3 finite numbers (RGB), std > 0",
-                sensor=self.instance,
-                key="std",
-            )
+        mean = np.asarray(opts["mean"], dtype=np.float64)
+        std = np.asarray(opts["std"], dtype=np.float64)
         self._scale = (1.0 / std).astype(np.float32)
         self._shift = (-mean / std).astype(np.float32)
         self._cache_key = (

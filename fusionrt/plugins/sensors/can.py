@@ -36,14 +36,15 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from fusionrt.plugins.ros_types import typestore
-from fusionrt.runtime.errors import ConfigError, DecodeError
+from fusionrt.runtime.errors import ConfigError, DecodeError, brief
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 CAN_FRAME_MSGTYPE = "can_msgs/msg/Frame"
@@ -247,10 +248,12 @@ class CanDecoder:
                 database.add_dbc_file(str(path))
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot read DBC file: {exc.strerror or exc}", file=str(path)
+                    f"cannot read DBC file: {exc.strerror or exc}", file=str(path), key="dbc_paths"
                 ) from None
             except Exception as exc:  # cantools raises its own ParseError/Error types
-                raise ConfigError(f"invalid DBC file: {exc}", file=str(path)) from None
+                raise ConfigError(
+                    f"invalid DBC file: {exc}", file=str(path), key="dbc_paths"
+                ) from None
         self.paths = [str(p) for p in paths]
         self.database = database
         self._messages: dict[tuple[int, bool], Any] = {
@@ -373,55 +376,38 @@ class CanSensor(Sensor):
     name = "can"
     modality = Modality.CAN
     nonfinite = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "dbc_paths": Option((str(DEFAULT_DBC),), list, item=Path),
+        "slots": Option(DEFAULT_EGO_SLOTS, list, item=str),
+        "signals": Option(DEFAULT_EGO_SIGNALS, dict),
+        "channels": Option(None, list, item=str, nullable=True),
+        "stamp_from": Option("message", str, choices=("message", "record")),
+        "strict_dbc": Option(False, bool),
+    }
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
-        known = {
-            "dbc_paths",
-            "slots",
-            "signals",
-            "channels",
-            "stamp_from",
-            "strict_dbc",
-        }
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown can option(s) {sorted(unknown)}; known: {sorted(known)}",
-                sensor=instance or self.name,
-            )
-        custom_dbc = "dbc_paths" in options
-        options.setdefault("dbc_paths", [str(DEFAULT_DBC)])
-        options.setdefault("slots", DEFAULT_EGO_SLOTS)
-        if "signals" not in options:
-            if custom_dbc:
-                raise ConfigError(
-                    "a custom dbc_paths needs a 'signals' mapping to ego slots",
-                    sensor=instance or self.name,
-                    key="signals",
-                )
-            options["signals"] = DEFAULT_EGO_SIGNALS
-        options.setdefault("channels", None)
-        options.setdefault("stamp_from", "message")
-        options.setdefault("strict_dbc", False)
         super().__init__(instance, topic, **options)
-        if self.options["stamp_from"] not in ("message", "record"):
+        if "dbc_paths" in options and "signals" not in options:
             raise ConfigError(
-                "stamp_from must be 'message' or 'record'", sensor=self.instance, key="stamp_from"
+                "a custom dbc_paths needs a 'signals' mapping to ego slots",
+                sensor=self.instance,
+                key="signals",
             )
-        self.slots: tuple[str, ...] = tuple(str(s) for s in self.options["slots"])
+        self.slots: tuple[str, ...] = self.options["slots"]
         if not self.slots or len(set(self.slots)) != len(self.slots):
             raise ConfigError(
                 "slots must be non-empty, unique names", sensor=self.instance, key="slots"
             )
-        self.decoder = CanDecoder(
-            self.options["dbc_paths"], strict=bool(self.options["strict_dbc"])
-        )
+        try:
+            self.decoder = CanDecoder(self.options["dbc_paths"], strict=self.options["strict_dbc"])
+        except ConfigError as exc:
+            raise ConfigError(exc.message, **{**exc.context, "sensor": self.instance}) from None
         self._sources = self._resolve_signals(self.options["signals"])
         self._by_id: dict[tuple[int, bool], list[_SlotSource]] = {}
         for source in self._sources:
             self._by_id.setdefault((source.arbitration_id, source.is_extended), []).append(source)
         channels = self.options["channels"]
-        self._channels = None if channels is None else frozenset(str(c) for c in channels)
+        self._channels = None if channels is None else frozenset(channels)
         self._latch = np.full(len(self.slots), np.nan)
 
     def _resolve_signals(self, signals: Mapping[str, Any]) -> list[_SlotSource]:
@@ -429,8 +415,8 @@ class CanSensor(Sensor):
         where = {"sensor": self.instance, "key": "signals"}
         grouped: dict[int, tuple[Any, list[tuple[str, float, float]]]] = {}
         for qualified, spec in signals.items():
-            entry = {"slot": spec} if isinstance(spec, str) else dict(spec)
-            slot = entry.get("slot")
+            entry = self._signal_entry(qualified, spec)
+            slot = entry["slot"]
             if slot not in self.slots:
                 raise ConfigError(
                     f"signal {qualified!r} maps to unknown slot {slot!r} "
@@ -447,12 +433,38 @@ class CanSensor(Sensor):
                     **where,
                 )
             terms = previous[1] if previous else []
-            terms.append((signal, float(entry.get("scale", 1.0)), float(entry.get("offset", 0.0))))
+            terms.append((signal, entry["scale"], entry["offset"]))
             grouped[index] = (message, terms)
         return [
             _SlotSource(index, int(message.frame_id), bool(message.is_extended_frame), tuple(terms))
             for index, (message, terms) in sorted(grouped.items())
         ]
+
+    def _signal_entry(self, qualified: str, spec: Any) -> dict[str, Any]:
+        """``{"slot", "scale", "offset"}`` of one ``signals`` entry: a slot name, or a mapping
+        with ``slot`` and optional finite ``scale`` (1) and ``offset`` (0)."""
+        entry = {"slot": spec} if isinstance(spec, str) else spec
+        if not isinstance(entry, Mapping) or not set(entry) <= {"slot", "scale", "offset"}:
+            raise ConfigError(
+                f"signal {brief(qualified)} must map to a slot name or to "
+                f"{{slot, scale, offset}}, got {brief(spec)}",
+                sensor=self.instance,
+                key="signals",
+            )
+        out = {"slot": entry.get("slot"), "scale": 1.0, "offset": 0.0}
+        for name in ("scale", "offset"):
+            value = entry.get(name, out[name])
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                value = math.nan
+            if not math.isfinite(value):
+                raise ConfigError(
+                    f"{name} of signal {brief(qualified)} must be a finite number, "
+                    f"got {brief(entry.get(name))}",
+                    sensor=self.instance,
+                    key="signals",
+                )
+            out[name] = float(value)
+        return out
 
     def _find_signal(self, qualified: str) -> tuple[Any, str]:
         where = {"sensor": self.instance, "key": "signals"}

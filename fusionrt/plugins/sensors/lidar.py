@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from fusionrt.runtime.errors import ConfigError, DecodeError
 from fusionrt.runtime.geometry import BevGrid, ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 from fusionrt.runtime.sync import compensate_points
 
@@ -258,14 +259,21 @@ class LidarSensor(Sensor):
     name = "lidar"
     modality = Modality.LIDAR
     nonfinite = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "tensor_name": Option("lidar_bev", str),
+        "intensity_scale": Option(None, float, exclusive_minimum=0, nullable=True),
+        "time_field": Option(None, str, nullable=True),
+        "motion_compensation": Option(True, bool),
+        "time_resolution_ns": Option(1_000_000, int, minimum=1),
+    }
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
         super().__init__(instance, topic, **options)
-        self.tensor_name: str = options.get("tensor_name", "lidar_bev")
-        self.intensity_scale: float | None = options.get("intensity_scale")
-        self.time_field: str | None = options.get("time_field")
-        self.motion_compensation: bool = bool(options.get("motion_compensation", True))
-        self.time_resolution_ns = int(options.get("time_resolution_ns", 1_000_000))
+        self.tensor_name: str = self.options["tensor_name"]
+        self.intensity_scale: float | None = self.options["intensity_scale"]
+        self.time_field: str | None = self.options["time_field"]
+        self.motion_compensation: bool = self.options["motion_compensation"]
+        self.time_resolution_ns: int = self.options["time_resolution_ns"]
         self._rasterizers: dict[tuple[BevGrid, float], LidarBevRasterizer] = {}
 
     # decode ------------------------------------------------------------------------------

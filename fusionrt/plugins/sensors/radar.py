@@ -18,8 +18,9 @@ The radar's z is not used (automotive radars such as the ARS 408 report z = 0).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from fusionrt.plugins.sensors.lidar import (
 from fusionrt.plugins.sensors.pcd import write_pcd
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 #: Radial (line-of-sight) velocity field names, tried in order when vx/vy are absent.
@@ -104,12 +106,17 @@ class RadarSensor(Sensor):
     name = "radar"
     modality = Modality.RADAR
     nonfinite = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "tensor_name": Option("radar_bev", str),
+        "radius_m": Option(1.0, float, exclusive_minimum=0),
+        "devkit_filter": Option(False, bool),
+    }
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
         super().__init__(instance, topic, **options)
-        self.tensor_name: str = options.get("tensor_name", "radar_bev")
-        self.radius_m = float(options.get("radius_m", 1.0))
-        self.devkit_filter = bool(options.get("devkit_filter", False))
+        self.tensor_name: str = self.options["tensor_name"]
+        self.radius_m: float = self.options["radius_m"]
+        self.devkit_filter: bool = self.options["devkit_filter"]
 
     def decode(self, raw: RawRecord) -> SensorMessage:
         """Decode one radar point record (PointCloud2, PCD or the lidar file formats)."""

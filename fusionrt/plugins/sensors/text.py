@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -49,10 +50,11 @@ from fusionrt.plugins.sensors.tokenizer import (
     HashingTokenizer,
     TokenizedText,
 )
-from fusionrt.runtime.errors import ConfigError, DecodeError
+from fusionrt.runtime.errors import DecodeError
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 
 STRING_MSGTYPE = "std_msgs/msg/String"
@@ -68,12 +70,6 @@ TEXT_NUMBERS = "text_numbers"
 #: ``rcl_interfaces/msg/Log`` severity levels.
 LOG_LEVELS = {10: "debug", 20: "info", 30: "warn", 40: "error", 50: "fatal"}
 
-_OPTION_DEFAULTS: dict[str, Any] = {
-    "window_ns": 30_000_000_000,
-    "max_lines": 8,
-    "stamp_from": "message",
-}
-
 
 class TextLogSensor(Sensor):
     """Log lines and V2X notes → fixed-length token ids, mask and number values.
@@ -85,23 +81,14 @@ class TextLogSensor(Sensor):
     name = "text"
     modality = Modality.TEXT
     nonfinite = NonFinitePolicy.NOT_APPLICABLE
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "window_ns": Option(30_000_000_000, int, minimum=0),
+        "max_lines": Option(8, int, minimum=1),
+        "stamp_from": Option("message", str, choices=("message", "record")),
+    }
 
     def __init__(self, instance: str | None = None, topic: str = "", **options: Any) -> None:
-        unknown = set(options) - set(_OPTION_DEFAULTS)
-        if unknown:
-            raise ConfigError(
-                f"unknown text option(s) {sorted(unknown)}; known: {sorted(_OPTION_DEFAULTS)}",
-                sensor=instance or self.name,
-            )
-        super().__init__(instance, topic, **{**_OPTION_DEFAULTS, **options})
-        if int(self.options["window_ns"]) < 0 or int(self.options["max_lines"]) < 1:
-            raise ConfigError(
-                "window_ns must be >= 0 and max_lines >= 1", sensor=self.instance, key="window_ns"
-            )
-        if self.options["stamp_from"] not in ("message", "record"):
-            raise ConfigError(
-                "stamp_from must be 'message' or 'record'", sensor=self.instance, key="stamp_from"
-            )
+        super().__init__(instance, topic, **options)
         self._recent: list[tuple[int, str]] = []  # oldest first
         self._lock = threading.Lock()
         self._tokenizers: dict[tuple[int, int], HashingTokenizer] = {}
@@ -166,14 +153,14 @@ class TextLogSensor(Sensor):
 
     def _remember(self, stamp: int, text: str) -> tuple[tuple[int, str], ...]:
         """Add a line to the window (once: decoding a record twice keeps one copy)."""
-        window = int(self.options["window_ns"])
+        window = self.options["window_ns"]
         with self._lock:
             entry = (stamp, text)
             if entry not in self._recent:
                 bisect.insort(self._recent, entry)
             newest = self._recent[-1][0]
             keep = [e for e in self._recent if e[0] >= newest - window]
-            self._recent = keep[-int(self.options["max_lines"]) :]
+            self._recent = keep[-self.options["max_lines"] :]
             upto = [e for e in self._recent if e[0] <= stamp]
             if entry not in upto:  # a line older than the window is still its own message
                 upto.append(entry)
@@ -208,7 +195,7 @@ class TextLogSensor(Sensor):
         """The texts combined for a frame at ``reference_ns``, newest first."""
         recent = message.meta.get("recent") or ((message.stamp_ns, str(message.payload)),)
         end = message.stamp_ns if reference_ns is None else max(reference_ns, message.stamp_ns)
-        start = end - int(self.options["window_ns"])
+        start = end - self.options["window_ns"]
         lines = [text for stamp, text in recent if start <= stamp <= end and text]
         return lines[::-1]
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from fusionrt.runtime.errors import EngineError
 from fusionrt.runtime.messages import TensorSpec
+from fusionrt.runtime.options import Option
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,13 @@ class Engine(ABC):
     Subclasses implement :meth:`from_source`, the two spec properties and
     :meth:`infer_unchecked`; :meth:`infer` checks the feed against ``input_specs`` first.
     Engines are context managers; :meth:`close` releases their memory and is idempotent.
+    ``option_specs`` declares the keywords :meth:`from_source` takes (the pipeline file's
+    ``backend.options``), checked by :func:`~fusionrt.runtime.engines.selection.open_engine`;
+    ``None`` leaves a backend to check its own.
     """
 
     name: ClassVar[str]
+    option_specs: ClassVar[Mapping[str, Option] | None] = None
     #: Whether :meth:`infer` checks every feed (names, shapes, dtypes) before running it.
     check_feeds: bool = True
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fusionrt.runtime.errors import EngineError
+from fusionrt.runtime.errors import EngineError, brief
 
 MAGIC = b"FUSIONRT-ENGINE\n"
 FORMAT_VERSION = 1
@@ -242,6 +242,8 @@ def _read(path: Path, *, with_payload: bool) -> tuple[EngineHeader, bytes | None
         handle = path.open("rb")
     except FileNotFoundError:
         raise EngineError("engine file not found", file=where) from None
+    except OSError as exc:  # a folder named *.engine, no permission
+        raise InvalidEngineFile(f"cannot read: {exc.strerror or exc}", file=where) from None
     with handle:
         magic = handle.read(len(MAGIC))
         if magic != MAGIC:
@@ -261,34 +263,7 @@ def _read(path: Path, *, with_payload: bool) -> tuple[EngineHeader, bytes | None
         blob = handle.read(length)
         if len(blob) != length:
             raise InvalidEngineFile("engine file truncated inside its header", file=where)
-        try:
-            data = json.loads(blob.decode("utf-8"))
-            if data.get("format") != FORMAT_VERSION:
-                raise InvalidEngineFile(
-                    f"engine file format {data.get('format')!r} is not {FORMAT_VERSION} "
-                    "(written by another fusionrt version); rebuild it",
-                    file=where,
-                )
-            header = EngineHeader(
-                key=data["key"],
-                ingredients=EngineIngredients.from_dict(data["ingredients"]),
-                payload_size=int(data["payload_size"]),
-                payload_sha256=data["payload_sha256"],
-                model_name=data.get("model_name", ""),
-                created_utc=data.get("created_utc", ""),
-                fusionrt=data.get("fusionrt", ""),
-            )
-        except InvalidEngineFile:
-            raise
-        except (ValueError, KeyError, TypeError, EngineError) as exc:
-            raise InvalidEngineFile(
-                f"engine file header is corrupted ({type(exc).__name__}: {exc})", file=where
-            ) from exc
-        if header.key != header.ingredients.key():
-            raise InvalidEngineFile(
-                "engine file header is corrupted (its key does not match its ingredients)",
-                file=where,
-            )
+        header = _parse_header(blob, where)
         offset = len(MAGIC) + _LENGTH.size + length
         size = path.stat().st_size - offset
         if size < header.payload_size:
@@ -309,6 +284,63 @@ def _read(path: Path, *, with_payload: bool) -> tuple[EngineHeader, bytes | None
             "engine file corrupted: payload SHA-256 does not match its header", file=where
         )
     return header, payload
+
+
+def _parse_header(blob: bytes, where: str) -> EngineHeader:
+    """The header JSON of ``where``, checked field by field: the file may have been crafted
+    (a list or ``null`` instead of an object, nesting deeper than Python recurses, numbers
+    that are not integers); anything but a well-formed header is ``InvalidEngineFile``."""
+    try:
+        data = json.loads(blob.decode("utf-8"))
+    except RecursionError:
+        raise InvalidEngineFile(
+            "engine file header nests too deep (corrupted)", file=where
+        ) from None
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise InvalidEngineFile(f"engine file header is corrupted ({exc})", file=where) from None
+    if not isinstance(data, dict):
+        raise InvalidEngineFile(
+            f"engine file header is corrupted (a JSON {type(data).__name__}, not an object)",
+            file=where,
+        )
+    if data.get("format") != FORMAT_VERSION:
+        raise InvalidEngineFile(
+            f"engine file format {brief(data.get('format'))} is not {FORMAT_VERSION} "
+            "(written by another fusionrt version); rebuild it",
+            file=where,
+        )
+    required = {"key": str, "payload_sha256": str, "payload_size": int, "ingredients": dict}
+    optional = ("model_name", "created_utc", "fusionrt")
+    wrong = [name for name, kind in required.items() if not isinstance(data.get(name), kind)]
+    wrong += [name for name in optional if not isinstance(data.get(name, ""), str)]
+    size = data.get("payload_size")
+    if isinstance(size, bool) or (isinstance(size, int) and size < 0):
+        wrong.append("payload_size")  # a JSON true is an int to Python
+    if wrong:
+        raise InvalidEngineFile(
+            f"engine file header is corrupted (bad or missing {', '.join(wrong)})", file=where
+        )
+    try:
+        ingredients = EngineIngredients.from_dict(data["ingredients"])
+        matches = data["key"] == ingredients.key()
+    except (ValueError, KeyError, TypeError, RecursionError, EngineError) as exc:
+        raise InvalidEngineFile(
+            f"engine file header is corrupted (ingredients: {type(exc).__name__})", file=where
+        ) from None
+    if not matches:
+        raise InvalidEngineFile(
+            "engine file header is corrupted (its key does not match its ingredients)",
+            file=where,
+        )
+    return EngineHeader(
+        key=data["key"],
+        ingredients=ingredients,
+        payload_size=data["payload_size"],
+        payload_sha256=data["payload_sha256"],
+        model_name=data.get("model_name", ""),
+        created_utc=data.get("created_utc", ""),
+        fusionrt=data.get("fusionrt", ""),
+    )
 
 
 def load_engine_file(path: str | Path, expected: EngineIngredients) -> bytes:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fusionrt.runtime.arguments import positive_int
 from fusionrt.runtime.engines.int8 import CALIBRATION_METHODS
 from fusionrt.runtime.errors import ConfigError, EngineError
 from fusionrt.runtime.messages import TensorSpec
@@ -42,7 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="an input spec, e.g. camera_image=1x3x160x288:float32 (repeatable)",
     )
     export.add_argument("--outputs", help="comma-separated output names")
-    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     export.add_argument("--no-verify", action="store_true", help="skip the ORT vs torch check")
     export.add_argument("--atol", type=float, default=1e-4)
@@ -86,10 +89,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--pipeline", type=Path, help="pipeline YAML whose sensors and model make the feeds"
     )
     quantize.add_argument(
-        "--frames", type=int, default=64, help="calibration frames taken from --drive (64)"
+        "--frames", type=positive_int, default=64, help="calibration frames taken from --drive (64)"
     )
     quantize.add_argument(
-        "--stride", type=int, default=3, help="take every K-th frame of --drive (3)"
+        "--stride", type=positive_int, default=3, help="take every K-th frame of --drive (3)"
     )
     quantize.add_argument(
         "--keep-float",
@@ -114,7 +117,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     precision.add_argument("--fp16", action="store_true", help="FP16 kernels where faster")
     precision.add_argument("--int8", action="store_true", help="INT8 from a Q/DQ ONNX")
     build.add_argument("--cache-dir", type=Path, help="engine cache (default ~/.cache/fusionrt)")
-    build.add_argument("--workspace-mib", type=int, default=1024)
+    build.add_argument("--workspace-mib", type=positive_int, default=1024)
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.set_defaults(func=_build_engine)
 
@@ -252,14 +255,21 @@ def load_calibration_feeds(paths: list[Path]) -> list[dict[str, np.ndarray]]:
         files.extend(sorted(path.glob("*.npz")) if path.is_dir() else [path])
     if not files:
         raise ConfigError("no .npz calibration frames found", paths=[str(p) for p in paths])
-    feeds = []
-    for file in files:
-        try:
-            with np.load(file) as data:
-                feeds.append({name: data[name] for name in data.files})
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read calibration frame: {exc}", file=str(file)) from exc
-    return feeds
+    return [_read_npz(file) for file in files]
+
+
+def _read_npz(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of one ``.npz`` frame; a damaged file or a bare ``.npy`` is a ConfigError."""
+    try:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("an .npy array, not an .npz archive of named inputs")
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    # numpy passes on zipfile's and zlib's errors for a damaged archive, EOFError for an empty one
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(f"cannot read calibration frame: {reason}", file=str(file)) from None
 
 
 def _calibration_frames(args: argparse.Namespace) -> list[dict[str, np.ndarray]]:

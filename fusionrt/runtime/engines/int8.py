@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fusionrt.runtime.engines.onnx_file import load_onnx_model
 from fusionrt.runtime.errors import EngineError
 
 #: Operator types whose inputs and outputs get Q/DQ pairs.
@@ -212,9 +213,7 @@ def quantize_int8(
     if method not in CALIBRATION_METHODS:
         raise EngineError(f"unknown calibration method {method!r} (one of {CALIBRATION_METHODS})")
     onnx_path, output_path = Path(onnx_path), Path(output_path)
-    if not onnx_path.is_file():
-        raise EngineError("ONNX file not found", file=str(onnx_path))
-    model = onnx.load(str(onnx_path))
+    model = load_onnx_model(onnx_path)
     check_calibration_feeds(model, calibration_feeds, str(onnx_path))
     float_nodes = _matching_nodes(model, keep_float) if keep_float else []
     output_path.parent.mkdir(parents=True, exist_ok=True)

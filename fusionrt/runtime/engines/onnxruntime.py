@@ -26,6 +26,7 @@ import numpy as np
 from fusionrt.runtime.engines.base import Engine, NetworkSource, check_specs_match
 from fusionrt.runtime.errors import EngineError
 from fusionrt.runtime.messages import TensorSpec
+from fusionrt.runtime.options import Option
 
 #: ONNX Runtime's type strings → numpy dtype names.
 ORT_TYPES: dict[str, str] = {
@@ -89,6 +90,11 @@ class OnnxRuntimeEngine(Engine):
     """Runs an ONNX file with ONNX Runtime (CPU, or CUDA when asked and available)."""
 
     name: ClassVar[str] = "onnxruntime"
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "intra_op_threads": Option(None, int, minimum=1, nullable=True),
+        "device": Option("cpu", str, choices=("cpu", "cuda")),
+        "io_binding": Option(None, bool, nullable=True),
+    }
 
     def __init__(
         self,

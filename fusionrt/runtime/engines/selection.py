@@ -18,7 +18,8 @@ from fusionrt.runtime.engines.cuda_probe import cuda_device_count
 from fusionrt.runtime.engines.onnxruntime import OnnxRuntimeEngine
 from fusionrt.runtime.engines.tensorrt import TensorRTEngine
 from fusionrt.runtime.engines.torch import TorchEngine, torch_distribution, torch_wheel_has_cuda
-from fusionrt.runtime.errors import EngineError
+from fusionrt.runtime.errors import ConfigError, EngineError
+from fusionrt.runtime.options import check_options
 
 BUILTIN_BACKENDS: tuple[type[Engine], ...] = (TensorRTEngine, TorchEngine, OnnxRuntimeEngine)
 
@@ -84,19 +85,44 @@ def open_engine(
     """Create the engine for ``source`` on ``backend`` (``auto``: see :func:`choose_backend`).
 
     ``options`` go to whichever backend runs; ``per_backend[name]`` is added only when the
-    backend called ``name`` runs (a pipeline file's ``backend.per_backend``).
+    backend called ``name`` runs (a pipeline file's ``backend.per_backend``). Both are checked
+    against the backends' ``option_specs`` first, every ``per_backend`` section included, so a
+    misspelt TensorRT option shows on a machine without TensorRT: a ``ConfigError`` at
+    ``backend.options.KEY`` or ``backend.per_backend.NAME.KEY``.
     """
+    implied: Mapping[str, Any] = {}
     if backend == "auto":
         choice = choose_backend(source)
-        cls, options = choice.backend, {**choice.options, **options}
+        cls, implied = choice.backend, choice.options
     else:
         cls = resolve_backend(backend, registry)
+    options = check_backend_options(cls, options, "backend.options")
+    sections = {
+        name: check_backend_options(
+            cls if name == cls.name else resolve_backend(name, registry),
+            section,
+            f"backend.per_backend.{name}",
+        )
+        for name, section in (per_backend or {}).items()
+    }
+    if backend != "auto":
         available, reason = cls.availability()
         if not available:
             raise EngineError(f"backend {backend!r} is not available here: {reason}")
-    if per_backend:
-        options = {**options, **per_backend.get(cls.name, {})}
-    return cls.from_source(source, **options)
+    return cls.from_source(source, **{**implied, **options, **sections.get(cls.name, {})})
+
+
+def check_backend_options(
+    cls: type[Engine], options: Mapping[str, Any], key: str
+) -> dict[str, Any]:
+    """``options`` checked against ``cls.option_specs`` (``ConfigError`` at ``key.NAME``);
+    passed through when the backend declares none."""
+    if cls.option_specs is None:
+        return dict(options)
+    try:
+        return check_options(cls.option_specs, options, owner=f"{cls.name} backend")
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key=f"{key}.{exc.context['key']}") from None
 
 
 @dataclass(frozen=True)

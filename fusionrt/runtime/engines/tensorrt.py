@@ -33,6 +33,7 @@ import numpy as np
 
 from fusionrt.runtime.engines.base import Engine, NetworkSource, check_specs_match
 from fusionrt.runtime.engines.cache import (
+    PRECISIONS,
     BuildOptions,
     EngineCache,
     EngineIngredients,
@@ -42,6 +43,7 @@ from fusionrt.runtime.engines.cache import (
 from fusionrt.runtime.engines.cuda_probe import cuda_device_count, cuda_driver_version
 from fusionrt.runtime.errors import EngineError
 from fusionrt.runtime.messages import TensorSpec
+from fusionrt.runtime.options import Option
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +254,18 @@ class TensorRTEngine(Engine):
     """Runs a serialized TensorRT engine with buffers allocated once and one CUDA stream."""
 
     name: ClassVar[str] = "tensorrt"
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "precision": Option("fp32", str, choices=PRECISIONS),
+        "workspace_mib": Option(1024, int, minimum=1),
+        "strongly_typed": Option(False, bool),
+        "builder_optimization_level": Option(3, int, minimum=0, maximum=5),
+        "profiles": Option((), list, item=list),
+        "cache_dir": Option(None, Path, nullable=True),
+        "engine_path": Option(None, Path, nullable=True),
+        "force_rebuild": Option(False, bool),
+        "cuda_graph": Option(False, bool),
+        "device": Option(0, int, minimum=0),
+    }
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ import numpy as np
 from fusionrt.runtime.engines.base import Engine, NetworkSource, check_specs_match
 from fusionrt.runtime.errors import EngineError
 from fusionrt.runtime.messages import TensorSpec
+from fusionrt.runtime.options import Option
 
 
 def torch_distribution() -> str | None:
@@ -45,6 +46,12 @@ class TorchEngine(Engine):
     """Runs a ``torch.nn.Module`` with inputs in ``input_specs`` order (see ``NetworkSource``)."""
 
     name: ClassVar[str] = "torch"
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "device": Option("cpu", str),
+        "compile": Option(False, bool),
+        "compile_mode": Option(None, str, nullable=True),
+        "threads": Option(None, int, minimum=1, nullable=True),
+    }
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fusionrt.runtime.engines.onnx_file import load_onnx_model
 from fusionrt.runtime.errors import EngineError
 
 Target = Literal["trt10.3", "trt10"]
@@ -346,17 +347,10 @@ def check_onnx(path: str | Path, target: str = "trt10.3") -> SupportReport:
     """Check every node of the ONNX file at ``path`` against TensorRT's parser rules."""
     if target not in TARGETS:
         raise EngineError(f"unknown TensorRT target {target!r} (one of {TARGETS})")
-    try:
-        import onnx  # noqa: PLC0415
-    except ImportError:
-        raise EngineError("trt-check needs the onnx package (pip install onnx)") from None
     path = Path(path)
-    try:
-        model = onnx.load(str(path))
-    except FileNotFoundError:
-        raise EngineError("ONNX file not found", file=str(path)) from None
-    except Exception as exc:
-        raise EngineError(f"not a readable ONNX file: {exc}", file=str(path)) from exc
+    model = load_onnx_model(path)
+    import onnx  # noqa: PLC0415  (present: load_onnx_model needs it)
+
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as exc:  # shape inference is best effort; the types then come from I/O

@@ -88,3 +88,11 @@ def test_eval_rejects_a_directory_that_is_not_a_drive(tmp_path):
     )
     with pytest.raises(ConfigError, match="not a recorded drive"):
         args.func(args)
+
+
+def test_a_drive_yaml_alias_bomb_is_refused_naming_it(tmp_path, alias_bomb):
+    manifest = tmp_path / "drive.yaml"
+    manifest.write_text(f"config:\n  condition: fog\n  failures: {alias_bomb()}\n")
+    with pytest.raises(ConfigError, match="expand to more than") as info:
+        drive_condition(tmp_path)
+    assert info.value.context["file"] == str(manifest)

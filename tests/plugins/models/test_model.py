@@ -94,3 +94,24 @@ def test_the_run_path_and_the_commands_never_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_options_are_checked_at_their_key():
+    model = ReferenceModel(modalities="camera,lidar", top_k=10, score_threshold=1)
+    assert model.modalities == ("camera", "lidar", "can")
+    assert (model.top_k, model.score_threshold) == (10, 1.0)
+    assert ReferenceModel(["radar"]).modalities == ("radar", "can")
+    bad = [
+        ({"score_threshold": "high"}, "score_threshold"),
+        ({"score_threshold": float("nan")}, "score_threshold"),
+        ({"score_threshold": 1.5}, "score_threshold"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 2.5}, "top_k"),
+        ({"topk": 5}, "topk"),
+        ({"modalities": 3}, "modalities"),
+        ({"modalities": ["sonar"]}, "modalities"),
+    ]
+    for options, key in bad:
+        with pytest.raises(ConfigError) as info:
+            ReferenceModel(**options)
+        assert info.value.context["key"] == key, options

@@ -316,7 +316,7 @@ def test_bad_options_are_config_errors() -> None:
         CameraSensor("cam", resize_mode="zoom")
     with pytest.raises(ConfigError):
         CameraSensor("cam", std=(1.0, 0.0, 1.0))
-    with pytest.raises(ConfigError, match="unknown camera option"):
+    with pytest.raises(ConfigError, match="unknown option 'colour' of the camera sensor"):
         CameraSensor("cam", colour="red")
 
 

@@ -134,5 +134,5 @@ def test_missing_message_and_options() -> None:
     assert not any(np.any(v) for v in out.values())
     with pytest.raises(ConfigError):
         TextLogSensor(window_ns=-1)
-    with pytest.raises(ConfigError, match="unknown text option"):
+    with pytest.raises(ConfigError, match="unknown option 'windw_ns' of the text sensor"):
         TextLogSensor(windw_ns=5)

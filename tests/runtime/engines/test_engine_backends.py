@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import time
 
 import numpy as np
 import pytest
 
-from fusionrt import EngineError
+from fusionrt import ConfigError, EngineError
 from fusionrt.runtime.engines import sample_net
 from fusionrt.runtime.engines.base import NetworkSource
+from fusionrt.runtime.engines.cache import BuildOptions
 from fusionrt.runtime.engines.export import compare_outputs
 from fusionrt.runtime.engines.onnxruntime import OnnxRuntimeEngine
 from fusionrt.runtime.engines.selection import choose_backend, open_engine
+from fusionrt.runtime.engines.tensorrt import TensorRTEngine
 from fusionrt.runtime.engines.torch import TorchEngine, torch_wheel_has_cuda
 
 # FP32 backends differ only by summation order and ORT's conv/batch-norm folding.
@@ -150,3 +154,63 @@ def test_outputs_are_fresh_arrays(source, feeds):
         engine.infer(feeds[2])
     for name, value in kept.items():
         np.testing.assert_array_equal(first[name], value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "options", "per_backend", "key"),
+    [
+        ("onnxruntime", {"bogus": 1}, None, "backend.options.bogus"),
+        ("onnxruntime", {"intra_op_threads": "four"}, None, "backend.options.intra_op_threads"),
+        ("onnxruntime", {"intra_op_threads": 0}, None, "backend.options.intra_op_threads"),
+        ("onnxruntime", {"device": "npu"}, None, "backend.options.device"),
+        (
+            "onnxruntime",
+            {},
+            {"onnxruntime": {"io_binding": "yes"}},
+            "backend.per_backend.onnxruntime.io_binding",
+        ),
+        # a typo for the GPU machine shows on this one, where TensorRT does not run
+        (
+            "onnxruntime",
+            {},
+            {"tensorrt": {"precison": "fp16"}},
+            "backend.per_backend.tensorrt.precison",
+        ),
+        ("onnxruntime", {}, {"torch": {"threads": -1}}, "backend.per_backend.torch.threads"),
+    ],
+)
+def test_backend_options_are_checked_at_their_key(source, backend, options, per_backend, key):
+    with pytest.raises(ConfigError) as info:
+        open_engine(source, backend, per_backend=per_backend, **options)
+    assert info.value.context == {"key": key}
+    assert repr(key.rsplit(".", 1)[1]) in info.value.message
+
+
+def test_checked_backend_options_reach_the_engine(source):
+    per_backend = {"onnxruntime": {"intra_op_threads": 2}, "tensorrt": {"precision": "fp16"}}
+    with open_engine(source, "onnxruntime", per_backend=per_backend, io_binding=True) as engine:
+        assert isinstance(engine, OnnxRuntimeEngine) and engine.io_binding
+        assert engine._session.get_session_options().intra_op_num_threads == 2
+
+
+@pytest.mark.parametrize("cls", [OnnxRuntimeEngine, TorchEngine], ids=lambda c: c.name)
+def test_declared_defaults_are_the_constructor_defaults(cls):
+    keywords = {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert keywords == {name: spec.default for name, spec in cls.option_specs.items()}
+
+
+def test_tensorrt_declares_its_build_options_and_their_defaults():
+    declared = {name: spec.default for name, spec in TensorRTEngine.option_specs.items()}
+    build = {f.name: f.default for f in dataclasses.fields(BuildOptions)}
+    assert declared == {
+        **build,
+        "cache_dir": None,
+        "engine_path": None,
+        "force_rebuild": False,
+        "cuda_graph": False,
+        "device": 0,
+    }

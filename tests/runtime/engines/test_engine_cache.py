@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import struct
 
 import pytest
 
@@ -188,6 +189,90 @@ def test_entries_list_headers_and_errors(tmp_path):
         == ingredients().key()
     )
     assert cache.timing_cache_path(ORIN).name == f"timing-{ORIN.key()}.cache"
+
+
+def _crafted(path, header: bytes, payload: bytes = b""):
+    """An engine file with the right magic and a header of the attacker's choosing."""
+    path.write_bytes(MAGIC + struct.pack("<I", len(header)) + header + payload)
+    return path
+
+
+def _valid_header(**changes) -> dict:
+    header = {
+        "format": 1,
+        "key": ingredients().key(),
+        "ingredients": ingredients().to_dict(),
+        "payload_size": len(PAYLOAD),
+        "payload_sha256": hashlib.sha256(PAYLOAD).hexdigest(),
+    }
+    return {**header, **changes}
+
+
+DEEP = 200_000  # deeper than Python's recursion limit, well inside the 1 MiB header bound
+
+HOSTILE_HEADERS = {
+    "a JSON list": b"[1, 2, 3]",
+    "null": b"null",
+    "a string": b'"format"',
+    "a number": b"1",
+    "deep nesting": b"[" * DEEP + b"]" * DEEP,
+    "deep nesting in an object": b'{"format": 1, "key": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+    "ingredients a list": json.dumps(_valid_header(ingredients=[1])).encode(),
+    "platform null": json.dumps(
+        _valid_header(ingredients={**ingredients().to_dict(), "platform": None})
+    ).encode(),
+    "payload size infinite": json.dumps(_valid_header(payload_size=123456789))
+    .encode()
+    .replace(b"123456789", b"1e999"),
+    "payload size a string": json.dumps(_valid_header(payload_size="16384")).encode(),
+    "payload size negative": json.dumps(_valid_header(payload_size=-1)).encode(),
+    "key a number": json.dumps(_valid_header(key=7)).encode(),
+    "not UTF-8": b'{"format": 1, "key": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_a_crafted_header_is_an_invalid_engine_file_naming_it(tmp_path, header):
+    path = _crafted(tmp_path / "crafted.engine", header, PAYLOAD)
+    for read in (read_engine_header, read_engine_file):
+        with pytest.raises(InvalidEngineFile) as info:
+            read(path)
+        assert info.value.context == {"file": str(path)}
+        assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_one_crafted_file_does_not_break_the_cache(tmp_path, header):
+    cache = EngineCache(tmp_path)
+    good = cache.store(ingredients(), PAYLOAD, "bev")
+    _crafted(tmp_path / "bev-0000000000000000.engine", header, PAYLOAD)
+    result = cache.get_or_build(ingredients(), lambda: b"rebuilt", model_name="bev")
+    assert (result.status, result.path, result.payload) == ("hit", good, PAYLOAD)
+    other = ingredients(options={"precision": "fp16"})
+    built = cache.get_or_build(other, lambda: b"fp16", model_name="bev")
+    assert built.status == "rebuilt" and built.stale == (good,)
+    listed = dict(cache.entries())
+    assert isinstance(listed[tmp_path / "bev-0000000000000000.engine"], InvalidEngineFile)
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_a_crafted_file_under_the_entry_name_follows_the_rebuild_policy(tmp_path, header):
+    cache = EngineCache(tmp_path)
+    _crafted(cache.path_for(ingredients(), "bev"), header, PAYLOAD)
+    with pytest.raises(InvalidEngineFile):
+        cache.get_or_build(ingredients(), lambda: PAYLOAD, model_name="bev")
+    result = cache.get_or_build(
+        ingredients(), lambda: PAYLOAD, model_name="bev", rebuild_invalid=True
+    )
+    assert result.status == "rebuilt" and cache.lookup(ingredients(), "bev") == PAYLOAD
+
+
+def test_an_unreadable_entry_is_listed_as_an_error(tmp_path):
+    cache = EngineCache(tmp_path)
+    (tmp_path / "folder.engine").mkdir()
+    ((path, error),) = cache.entries()
+    assert path.name == "folder.engine" and isinstance(error, InvalidEngineFile)
+    assert cache.get_or_build(ingredients(), lambda: PAYLOAD, model_name="bev").status == "built"
 
 
 def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):

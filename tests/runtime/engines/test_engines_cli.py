@@ -111,3 +111,53 @@ def test_backends_lists_every_backend_and_the_auto_choice(capsys):
     assert report["auto"]["backend"] in names
     assert cli.main(["backends"]) == 0
     assert "--backend auto →" in capsys.readouterr().out
+
+
+def _hostile_onnx(tmp_path, sample_onnx) -> dict[str, object]:
+    """Files a user may hand ``quantize`` / ``trt-check`` instead of an ONNX model."""
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"this is not an ONNX model\x00\xff" * 8)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(sample_onnx.read_bytes()[:3000])
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
+    return {"garbage": garbage, "truncated": truncated, "a folder": folder}
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "a folder"])
+def test_an_unreadable_onnx_is_one_line_naming_it(sample_onnx, tmp_path, capsys, kind):
+    path = _hostile_onnx(tmp_path, sample_onnx)[kind]
+    frame = tmp_path / "frame.npz"
+    np.savez(frame, camera_image=np.zeros((1, 3, 160, 288), np.float32))
+    commands = (
+        ["trt-check", str(path)],
+        ["quantize", str(path), "-o", str(tmp_path / "q.onnx"), "--calibration", str(frame)],
+    )
+    for argv in commands:
+        assert cli.main(argv) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("fusionrt: error: EngineError: not a readable ONNX file: ")
+        assert line.endswith(f"[file={str(path)!r}]")
+
+
+def test_unreadable_calibration_frames_are_one_line_naming_them(sample_onnx, tmp_path, capsys):
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.zeros(3, np.float32))
+    bare = tmp_path / "bare.npy"
+    np.save(bare, np.zeros(3, np.float32))
+    files = {
+        "empty.npz": b"",
+        "truncated.npz": good.read_bytes()[:100],
+        "not_a_zip.npz": b"PK\x03\x04 and then nothing a zip reader wants",
+        "pickled.npz": b"\x80\x04K\x01.",
+    }
+    paths = [bare]
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    for path in paths:
+        argv = ["quantize", str(sample_onnx), "-o", str(tmp_path / "q.onnx")]
+        assert cli.main([*argv, "--calibration", str(path)]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("fusionrt: error: ConfigError: cannot read calibration frame: ")
+        assert line.endswith(f"[file={str(path)!r}]")

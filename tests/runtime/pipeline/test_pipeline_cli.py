@@ -210,3 +210,18 @@ def test_a_drive_without_messages_for_the_pipeline_fails(tmp_path):
     )
     assert done.returncode == 1, done.stdout
     assert "SourceError: the drive holds no messages for the pipeline's topics" in done.stderr
+
+
+def test_an_alias_bomb_in_the_options_is_one_line_not_an_exhausted_machine(
+    tmp_path, fusionrt_limited, alias_bomb
+):
+    data = pipeline_dict()
+    data["sensors"]["lidar_top"]["options"] = {"tensor_name": "BOMB"}
+    pipeline = write_pipeline(tmp_path / "p.yaml", data)
+    pipeline.write_text(pipeline.read_text().replace("BOMB", alias_bomb()))
+    done = fusionrt_limited("run", str(pipeline), "--source", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "fusionrt: error: ConfigError: pipeline file: refused YAML: its aliases expand to more "
+        f"than 200000 nodes [file={str(pipeline)!r}]"
+    ]

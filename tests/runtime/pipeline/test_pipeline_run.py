@@ -151,8 +151,8 @@ def test_realtime_mode_drops_late_frames_and_counts_them(tmp_path, drive, infer_
 def test_per_backend_options_reach_only_the_backend_that_runs(tmp_path, drive):
     data = pipeline_dict()
     data["backend"] = {
-        "name": "auto",  # onnxruntime here; TensorRT's option would fail if it were given
-        "per_backend": {"onnxruntime": {"io_binding": True}, "tensorrt": {"precision": "fp8"}},
+        "name": "auto",  # onnxruntime here, which has no precision option: given, it would fail
+        "per_backend": {"onnxruntime": {"io_binding": True}, "tensorrt": {"precision": "fp16"}},
     }
     config = load_pipeline(write_pipeline(tmp_path / "pipeline.yaml", data))
     pipeline = Pipeline(config, drive, _fresh(), RunOptions(infer_workers=2), sinks=[])

@@ -7,12 +7,15 @@ layout of six transducers on each bumper of a 4.7 m car whose rear axle is the o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fusionrt import DecodeError, RawRecord, SensorMessage, TensorSpec
+from fusionrt import ConfigError, DecodeError, RawRecord, SensorMessage, TensorSpec
+from fusionrt.runtime.errors import brief
+from fusionrt.runtime.options import Option
 from fusionrt.runtime.sensor import Modality, NonFinitePolicy, PreprocessContext, Sensor
 from fusionrt_ultrasonic.wire import (
     RECORD_DTYPE,
@@ -41,24 +44,53 @@ DEFAULT_LAYOUT: dict[int, tuple[float, float, float]] = {
 }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _mounts(layout: Mapping[Any, Any], instance: str) -> dict[int, tuple[float, float, float]]:
+    """The ``layout`` option checked: integer ids to three finite numbers (x m, y m, yaw deg)."""
+    mounts: dict[int, tuple[float, float, float]] = {}
+    for key, mount in layout.items():
+        if not (
+            isinstance(key, int)
+            and not isinstance(key, bool)
+            and isinstance(mount, list | tuple)
+            and len(mount) == 3
+            and all(_is_number(v) for v in mount)
+        ):
+            raise ConfigError(
+                "layout maps each transducer id to [x_m, y_m, yaw_deg], "
+                f"got {brief(key)}: {brief(mount)}",
+                sensor=instance,
+                key="layout",
+            )
+        x, y, yaw = (float(v) for v in mount)
+        mounts[key] = (x, y, yaw)
+    return mounts
+
+
 class UltrasonicSensor(Sensor):
-    """Decodes ``USS1`` frames; preprocesses into a range vector and a BEV echo raster."""
+    """Decodes ``USS1`` frames; preprocesses into a range vector and a BEV echo raster.
+
+    Options: ``max_range_m`` (5.0: echoes at or beyond it are free space), ``layout`` (transducer
+    id -> ``[x_m, y_m, yaw_deg]`` in the ego frame; default :data:`DEFAULT_LAYOUT`).
+    """
 
     name: ClassVar[str] = "ultrasonic"
     modality: ClassVar[Modality] = Modality.OTHER
     nonfinite: ClassVar[NonFinitePolicy] = NonFinitePolicy.DROP
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "max_range_m": Option(5.0, float, exclusive_minimum=0),
+        "layout": Option(DEFAULT_LAYOUT, dict),
+    }
 
     def __init__(
-        self,
-        instance: str | None = None,
-        topic: str = "/ultrasonic",
-        max_range_m: float = 5.0,
-        layout: Mapping[int, tuple[float, float, float]] | None = None,
-        **options: Any,
+        self, instance: str | None = None, topic: str = "/ultrasonic", **options: Any
     ) -> None:
         super().__init__(instance, topic, **options)
-        self.max_range_m = float(max_range_m)
-        self.layout = dict(layout or DEFAULT_LAYOUT)
+        self.max_range_m: float = self.options["max_range_m"]
+        self.layout = _mounts(self.options["layout"], self.instance)
         ids = np.array(sorted(self.layout), dtype=np.int64)
         mounts = np.array([self.layout[i] for i in ids], dtype=np.float64)
         self._slot_of_id = {int(i): slot for slot, i in enumerate(ids)}

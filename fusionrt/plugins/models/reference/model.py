@@ -23,6 +23,7 @@ from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
 from fusionrt.runtime.messages import Detections, TensorSpec
+from fusionrt.runtime.options import Option
 
 ARTEFACTS = Path(__file__).resolve().parent
 ONNX_PATH = ARTEFACTS / "reference.onnx"
@@ -49,23 +50,24 @@ def parse_modalities(text: str | Iterable[str] | None) -> tuple[str, ...]:
 class ReferenceModel(Model):
     """BEV fusion of camera, lidar, radar, text/log and CAN with a CenterPoint head.
 
-    ``modalities`` (default all) are the modalities the model may use: the others are fed as
-    missing (zeros and a 0 in ``modality_mask``) whatever the sensors delivered — the masked
-    ablation of ``fusionrt eval --modalities``.
+    Options: ``modalities`` (default all) are the modalities the model may use (a list, or
+    ``"camera,lidar"``): the others are fed as missing (zeros and a 0 in ``modality_mask``)
+    whatever the sensors delivered — the masked ablation of ``fusionrt eval --modalities``;
+    ``top_k`` (100) detections at most per frame, of score at least ``score_threshold`` (0.05).
     """
 
     name: ClassVar[str] = "reference"
+    option_specs: ClassVar[Mapping[str, Option]] = {
+        "modalities": Option(None, (str, list), item=str, nullable=True),
+        "top_k": Option(100, int, minimum=1),
+        "score_threshold": Option(0.05, float, minimum=0, maximum=1),
+    }
 
-    def __init__(
-        self,
-        modalities: Iterable[str] | str | None = None,
-        *,
-        top_k: int = 100,
-        score_threshold: float = 0.05,
-    ) -> None:
-        self.modalities = parse_modalities(modalities)
-        self.top_k = top_k
-        self.score_threshold = score_threshold
+    def __init__(self, modalities: Iterable[str] | str | None = None, **options: Any) -> None:
+        super().__init__(modalities=modalities, **options)
+        self.modalities = parse_modalities(self.options["modalities"])
+        self.top_k: int = self.options["top_k"]
+        self.score_threshold: float = self.options["score_threshold"]
         self._inputs = layout.input_specs()
         self._zeros = {spec.name: spec.zeros() for spec in self._inputs}
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from fusionrt.plugins.models.reference.drives import detectable, iter_drive_frames
 from fusionrt.plugins.models.reference.model import ReferenceModel
@@ -23,6 +22,7 @@ from fusionrt.runtime.evaluation import (
     mean_average_precision,
 )
 from fusionrt.runtime.messages import Detections
+from fusionrt.runtime.safe_yaml import read_yaml
 
 #: The masked-modality ablation of ``fusionrt eval`` (CAN ego motion is always kept): the
 #: six variants of the fixed interface, then one sensor lost at a time (what losing it costs).
@@ -48,7 +48,7 @@ def drive_condition(drive: Path) -> str:
     manifest = Path(drive) / "drive.yaml"
     if not manifest.is_file():
         return "unknown"
-    config = (yaml.safe_load(manifest.read_text()) or {}).get("config", {})
+    config = (read_yaml(manifest) or {}).get("config", {})
     if config.get("failures"):
         return SENSOR_FAILURE
     return str(config.get("condition", "unknown"))

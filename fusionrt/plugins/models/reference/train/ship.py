@@ -31,11 +31,10 @@ from fusionrt.plugins.models.reference.model import (
     ReferenceModel,
 )
 from fusionrt.plugins.models.reference.network import (
-    NetworkConfig,
     ReferenceExportNetwork,
-    ReferenceNetwork,
     count_parameters,
 )
+from fusionrt.plugins.models.reference.train.trainer import load_checkpoint
 from fusionrt.plugins.models.reference.weights import save_weights
 from fusionrt.runtime.engines.export import export_onnx
 from fusionrt.runtime.engines.trt_support import check_onnx
@@ -82,14 +81,6 @@ def _git_commit() -> dict[str, Any]:
     return {"commit": commit, "models_code_modified": bool(dirty)}
 
 
-def load_checkpoint_network(checkpoint: Path) -> tuple[ReferenceNetwork, dict[str, Any]]:
-    """The network of a training checkpoint (eval mode) and the checkpoint's metadata."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    network = ReferenceNetwork(NetworkConfig(**state["network_config"]))
-    network.load_state_dict(state.pop("network"))
-    return network.eval(), state
-
-
 def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
     """Export a checkpoint's network to ``onnx_path`` (verified); its parameters and FLOPs.
 
@@ -97,7 +88,7 @@ def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
     trained with: a single-sensor baseline never saw the others, and its untrained branches
     can amplify them to values where FP32 summation order alone exceeds the tolerance.
     """
-    network, state = load_checkpoint_network(checkpoint)
+    network, state = load_checkpoint(checkpoint)
     trained = [m for m in state["train_config"]["modalities"] if m in MASKABLE]
     model = ReferenceModel(trained)
     module = ReferenceExportNetwork(network).eval()
@@ -110,7 +101,7 @@ def ship(
     checkpoint: Path, eval_json: Path | None = None, bench_json: Path | None = None
 ) -> dict[str, Any]:
     """Write the package artefacts from ``checkpoint``; returns the model card."""
-    network, state = load_checkpoint_network(checkpoint)
+    network, state = load_checkpoint(checkpoint)
     save_weights(network, WEIGHTS_PATH)
     model = ReferenceModel()
     samples = model.sample_feeds()

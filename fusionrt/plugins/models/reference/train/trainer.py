@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from fusionrt.plugins.models.reference.train.losses import (
     focal_heatmap_loss,
     regression_l1_loss,
 )
+from fusionrt.runtime.errors import ConfigError
 
 SENSORS = ("camera", "lidar", "radar")
 
@@ -212,9 +214,37 @@ def save_checkpoint(
     partial.replace(path)
 
 
-def load_network(path: Path) -> ReferenceNetwork:
-    """The network of a checkpoint written by :func:`save_checkpoint`, in eval mode."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    network = ReferenceNetwork(NetworkConfig(**checkpoint["network_config"]))
-    network.load_state_dict(checkpoint["network"])
-    return network.eval()
+#: What :func:`save_checkpoint` writes, and so what :func:`load_checkpoint` requires.
+CHECKPOINT_KEYS = ("network", "network_config", "train_config", "step", "wall_s", "train_drives")
+
+
+def load_checkpoint(path: Path) -> tuple[ReferenceNetwork, dict[str, Any]]:
+    """The network of a checkpoint written by :func:`save_checkpoint` (eval mode) and the rest
+    of the checkpoint. A missing, damaged or foreign file is one :class:`ConfigError` naming
+    it: torch reports a damaged file as ``RuntimeError``, ``UnpicklingError``, ``EOFError``...
+    """
+    where = str(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError("checkpoint not found", file=where) from None
+    except Exception as exc:  # whatever torch and pickle raise for bytes that are no checkpoint
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(f"not a readable checkpoint: {reason}", file=where) from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else []
+    if not isinstance(state, dict) or missing:
+        raise ConfigError(
+            "not a fusionrt reference checkpoint (written by `fusionrt train fit`): "
+            + (f"no {', '.join(missing)}" if missing else f"a {type(state).__name__}"),
+            file=where,
+        )
+    try:
+        network = ReferenceNetwork(NetworkConfig(**state["network_config"]))
+        network.load_state_dict(state.pop("network"))
+    except (TypeError, ValueError, RuntimeError) as exc:  # config or weights that do not fit
+        reason = (str(exc).splitlines() or [""])[0][:160]
+        raise ConfigError(
+            f"checkpoint weights do not fit its network config ({type(exc).__name__}: {reason})",
+            file=where,
+        ) from None
+    return network.eval(), state
