@@ -93,11 +93,19 @@ def _sensor(registry: Registry, config: PipelineConfig, index: int) -> Sensor:
     cls = component_class(registry, config, "sensor", sc.plugin, f"{key}.plugin")
     try:
         sensor: Sensor = cls(sc.name, sc.topics[0], **dict(sc.options))
-    except FusionError as exc:
-        raise ConfigError(exc.message, file=str(config.path), key=f"{key}.options") from None
-    except TypeError as exc:
-        raise ConfigError(str(exc), file=str(config.path), key=f"{key}.options") from None
+    except (FusionError, TypeError) as exc:
+        raise _option_error(exc, config, f"{key}.options") from None
     return sensor
+
+
+def _option_error(exc: Exception, config: PipelineConfig, options_key: str) -> ConfigError:
+    """A component constructor's error as a ConfigError at ``options_key`` — down to the
+    option itself when the error names it (``exc.context["key"]``)."""
+    if isinstance(exc, FusionError):
+        option = exc.context.get("key")
+        key = options_key if option is None else f"{options_key}.{option}"
+        return ConfigError(exc.message, file=str(config.path), key=key)
+    return ConfigError(str(exc), file=str(config.path), key=options_key)
 
 
 def _synchronizer(
@@ -189,7 +197,7 @@ def build_front_end(
     try:
         model: Model = model_cls(**dict(config.model.options))
     except (FusionError, TypeError) as exc:
-        raise ConfigError(str(exc), file=str(config.path), key="model.options") from None
+        raise _option_error(exc, config, "model.options") from None
     if drive is None:
         if config.rig is None:
             raise ConfigError(
@@ -294,8 +302,7 @@ def open_live_sources(config: PipelineConfig, registry: Registry) -> LiveSources
             try:
                 sources.append(cls(topics=list(topics), **dict(component.options)))
             except (FusionError, TypeError) as exc:
-                message = exc.message if isinstance(exc, FusionError) else str(exc)
-                raise ConfigError(message, file=str(config.path), key=options_key) from None
+                raise _option_error(exc, config, options_key) from None
     except BaseException:
         for source in sources:
             source.close()

@@ -365,6 +365,12 @@ class Pipeline:
                         **dict(config.backend.options),
                     )
                 )
+        except ConfigError as exc:
+            for engine in engines:
+                engine.close()
+            if "file" in exc.context:
+                raise
+            raise ConfigError(exc.message, file=str(config.path), **exc.context) from None
         except BaseException:
             for engine in engines:
                 engine.close()

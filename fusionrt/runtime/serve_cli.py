@@ -15,12 +15,12 @@ repeatable option replaces the file's list).
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from fusionrt.runtime.arguments import positive_int, positive_number
 from fusionrt.runtime.config import PipelineConfig, load_pipeline, zenoh_options
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.pipeline import Pipeline, RunOptions
@@ -84,20 +84,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``fusionrt serve``."""
     serve = subparsers.add_parser(
@@ -122,9 +108,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--domain-id", type=int, default=None, help="ROS domain id (live.domain_id)")
     serve.add_argument(
-        "--duration", type=_duration, default=None, help="stop after this many seconds"
+        "--duration", type=positive_number, default=None, help="stop after this many seconds"
     )
-    serve.add_argument("--max-frames", type=_positive_int, default=None, help="stop after N frames")
+    serve.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
     serve.add_argument("--backend", default=None, help="auto|onnxruntime|torch|tensorrt")
     serve.add_argument("--report", type=Path, default=None, help="write the report JSON here")
     serve.add_argument(

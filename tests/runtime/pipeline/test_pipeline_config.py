@@ -178,7 +178,11 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
     ("dotted", "value", "key"),
     [
         ("sensors.lidar_top.plugin", "sonar", "sensors.lidar_top.plugin"),
-        ("sensors.camera_front.options", {"jpeg_reduction": 3}, "sensors.camera_front.options"),
+        (
+            "sensors.camera_front.options",
+            {"jpeg_reduction": 3},
+            "sensors.camera_front.options.jpeg_reduction",
+        ),
         ("model.name", "nonexistent", "model.name"),
         ("sinks", [{"name": "printer"}], "sinks[0].name"),
         (
@@ -226,7 +230,7 @@ def test_option_errors_name_the_option(tmp_path, registry, dotted, value, key, o
     )
     with pytest.raises(ConfigError) as info:
         build_front_end(config, tmp_path, registry)  # fails before it opens the drive
-    assert info.value.context["key"].startswith(key) and repr(option) in str(info.value)
+    assert info.value.context["key"] == f"{key}.{option}" and repr(option) in str(info.value)
 
 
 def test_an_option_the_backend_does_not_take_is_named(tmp_path, drive, registry):
@@ -235,6 +239,7 @@ def test_an_option_the_backend_does_not_take_is_named(tmp_path, drive, registry)
     with pytest.raises(ConfigError, match="unknown option 'bogus' of the onnxruntime") as info:
         Pipeline(config, drive, registry)
     assert info.value.context["key"] == "backend.options.bogus"
+    assert info.value.context["file"] == str(tmp_path / "p.yaml")
 
 
 def test_the_valid_file_loads_with_units_converted(tmp_path):
