@@ -3,7 +3,8 @@
 Output layout of ``record_drive(config, out)``::
 
     out/bag/metadata.yaml   rosbag2 metadata (version 9, storage mcap)
-    out/bag/bag.mcap        the messages (zstd-compressed chunks unless compress=False)
+    out/bag/bag.mcap        the messages (zstd-compressed chunks unless compress=False; every
+                            chunk carries the CRC-32 of its records)
     out/rig.yaml            the rig: extrinsics, intrinsics, clock offsets, vehicle box
     out/can0.log            the CAN frames as a candump -l log (CAN clock)
     out/drive.yaml          what was generated: config, topics, counts
@@ -55,6 +56,7 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 import fusionrt
 from fusionrt.plugins.ros_types import typestore
 from fusionrt.plugins.sensors.pointcloud2 import encode_pointcloud2
+from fusionrt.plugins.sources.mcap_format import add_chunk_crcs
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.sim.camera import CameraRenderer, encode_jpeg
 from fusionrt.sim.can import FRAME_SPACING_S, CanFrame, candump_line, encode_cycle
@@ -564,6 +566,10 @@ def record_drive(
         writer.abort()
         raise
     writer.close()
+    bag_file = out / BAG_DIR / f"{BAG_DIR}.mcap"
+    # rosbags writes every chunk CRC as 0 ("not computed"); with a CRC a reader can tell a
+    # damaged chunk (flipped bits, a garbled copy) from a good one.
+    add_chunk_crcs(bag_file)
 
     header = (
         f"Rig of the fusionrt synthetic car (seed {config.seed}).\n"
@@ -571,7 +577,6 @@ def record_drive(
     )
     sim.rig.save(out / RIG_FILE, header=header)
     (out / CAN_LOG).write_text("\n".join(sim.candump) + ("\n" if sim.candump else ""), "utf-8")
-    bag_file = out / BAG_DIR / f"{BAG_DIR}.mcap"
     manifest = {
         "generator": f"fusionrt {fusionrt.__version__} (fusionrt.sim)",
         "config": _config_dict(config),

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 import yaml
-from mcap.reader import make_reader
+from mcap.data_stream import ReadDataStream
+from mcap.reader import SeekingReader, make_reader
+from mcap.records import Chunk
+from mcap.stream_reader import breakup_chunk
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader
 
@@ -66,6 +69,18 @@ def test_mcap_library_decodes_every_message_as_written(clear_drive: Drive) -> No
     assert schemas == {topic: msgtype for topic, (msgtype, _) in TOPICS.items()}
     for topic in TOPICS:
         assert sorted(read[topic]) == sorted(written[topic]), topic
+
+
+def test_every_chunk_carries_the_crc_of_its_records(clear_drive: Drive) -> None:
+    """A reader can tell a damaged chunk from a good one: each chunk's CRC is set and holds."""
+    with clear_drive.mcap.open("rb") as f:
+        summary = SeekingReader(f).get_summary()
+        assert summary is not None and summary.chunk_indexes
+        for index in summary.chunk_indexes:
+            f.seek(index.chunk_start_offset + 9)  # after the record's opcode and length
+            chunk = Chunk.read(ReadDataStream(f))
+            assert chunk.uncompressed_crc != 0
+            breakup_chunk(chunk, validate_crc=True)  # raises CRCValidationError on a mismatch
 
 
 def test_log_times_are_non_decreasing_in_file_order(clear_drive: Drive) -> None:

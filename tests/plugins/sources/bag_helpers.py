@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from mcap.data_stream import ReadDataStream
+from mcap.reader import SeekingReader
+from mcap.records import Chunk, ChunkIndex, Message
+from mcap.stream_reader import breakup_chunk
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
+from fusionrt import RawRecord
 from fusionrt.plugins.ros_types import typestore
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -158,3 +165,52 @@ def storage_file(bag: Path) -> Path:
 def expected_order(messages: Sequence[Written]) -> list[Written]:
     """The order a source must yield: by log time, equal times in write order."""
     return sorted(messages, key=lambda w: w.stamp_ns)  # sorted() is stable
+
+
+# -- the bundled sample drive and MCAP internals, for the damage tests ---------------------------
+
+#: The sample drive's bag: written by ``fusionrt sim`` (MCAP, zstd chunks of ~1 MiB, no CRCs).
+SAMPLE_BAG = Path(__file__).resolve().parents[3] / "examples" / "drives" / "sample" / "bag"
+
+#: A message as the tests compare them: topic, log time, bytes.
+Key = tuple[str, int, bytes]
+
+
+def copy_bag(bag: Path, target: Path) -> Path:
+    """A copy of the bag directory ``bag`` at ``target``; returns its storage file."""
+    shutil.copytree(bag, target)
+    return storage_file(target)
+
+
+def chunk_indexes(file: Path) -> list[ChunkIndex]:
+    """The chunk index of an intact MCAP file, as the mcap library reads it."""
+    with file.open("rb") as f:
+        summary = SeekingReader(f).get_summary()
+    assert summary is not None
+    return list(summary.chunk_indexes)
+
+
+def mcap_messages(file: Path, chunk: ChunkIndex | None = None) -> Counter[Key]:
+    """Every message of an intact MCAP file (or of one chunk), read with the mcap library."""
+    with file.open("rb") as f:
+        summary = SeekingReader(f).get_summary()
+        assert summary is not None
+        topics = {c.id: c.topic for c in summary.channels.values()}
+        chunks = summary.chunk_indexes if chunk is None else [chunk]
+        out: Counter[Key] = Counter()
+        for index in chunks:
+            f.seek(index.chunk_start_offset + 9)  # after the opcode and the record length
+            for record in breakup_chunk(Chunk.read(ReadDataStream(f))):
+                if isinstance(record, Message):
+                    out[(topics[record.channel_id], record.log_time, record.data)] += 1
+    return out
+
+
+def chunk_data_offset(chunk: ChunkIndex) -> int:
+    """Where a chunk's compressed records start (MCAP spec: the Chunk record's fields)."""
+    return chunk.chunk_start_offset + 9 + 8 + 8 + 8 + 4 + 4 + len(chunk.compression) + 8
+
+
+def keys(records: Iterable[RawRecord]) -> Counter[Key]:
+    """The records as a multiset of :data:`Key` s."""
+    return Counter((r.topic, r.stamp_ns, bytes(r.data)) for r in records)
