@@ -46,14 +46,26 @@ MAX_BAD_RECORDS = 1000
 class BadRecord:
     """Something a source could not turn into a record; the replay went on without it.
 
-    ``reason`` is a short machine-readable word: ``truncated`` (the file ends inside a record),
-    ``corrupt_chunk`` (an MCAP chunk does not decompress or parse), ``corrupt_record`` (one
-    message or row cannot be read), ``corrupt_index`` (an index is unusable; the file was
-    scanned instead), ``unknown_type`` (no definition of the topic's type is known),
-    ``unsupported_encoding`` (not CDR), ``unknown_channel`` (a message of an undeclared MCAP
-    channel), ``unreadable`` (a file cannot be opened or read). ``offset`` locates the bytes in
-    ``path`` (its meaning depends on the format; see each source), ``stamp_ns`` is the record's
-    stamp when known.
+    ``reason`` is a short machine-readable word:
+
+    * ``truncated``: the file ends inside a record (or holds no record from some byte on);
+    * ``corrupt_chunk``: an MCAP chunk is damaged (not a chunk record where the index says
+      one starts, a failed CRC, data that does not decompress or parse, messages that its
+      message index lists but its records lack);
+    * ``corrupt_record``: one message, row or range of rows cannot be read, or bytes between
+      records are not a record;
+    * ``corrupt_index``: an index disagrees with the data or is unusable (``metadata.yaml``,
+      an MCAP summary, chunk index or message index); what can be verified was read instead;
+    * ``log_time_step``: the recorder's clock stepped back, so the file is replayed in write
+      order;
+    * ``unknown_type``: no definition of the topic's type is known;
+    * ``unsupported_encoding``: not CDR;
+    * ``unknown_channel``: a message of an undeclared MCAP channel;
+    * ``unreadable``: a file cannot be opened or read.
+
+    ``offset`` locates the bytes in ``path`` (its meaning depends on the format; see each
+    source), ``stamp_ns`` is the record's stamp when known, ``lost`` the number of messages
+    lost with this report when the recording says it (``None``: unknown, or not a loss).
     """
 
     reason: str
@@ -62,6 +74,7 @@ class BadRecord:
     topic: str | None = None
     offset: int | None = None
     stamp_ns: int | None = None
+    lost: int | None = None
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -71,6 +84,7 @@ class BadRecord:
                 ("path", self.path),
                 ("offset", self.offset),
                 ("stamp_ns", self.stamp_ns),
+                ("lost", self.lost),
             )
             if value is not None
         )
