@@ -165,8 +165,10 @@ class RunResult:
     """Everything the report is made of.
 
     ``error`` is the one-line error of a run that failed (its partial result), ``signal`` the
-    number of the signal that stopped it. ``detections`` / ``ground_truth`` are filled only
-    with ``RunOptions.keep_results``; ``detection_counts`` counts detections per class index.
+    number of the signal that stopped it, ``source_damage`` how many reports of the source
+    lost messages of the recording (a damaged file: the run replayed the rest).
+    ``detections`` / ``ground_truth`` are filled only with ``RunOptions.keep_results``;
+    ``detection_counts`` counts detections per class index.
     """
 
     frames: int
@@ -190,6 +192,7 @@ class RunResult:
     records: int = 0
     signal: int | None = None
     error: str | None = None
+    source_damage: int = 0
 
 
 @dataclass
@@ -252,6 +255,7 @@ class Pipeline:
         self.drive = None if drive is None else Path(drive)
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
+        self._source_damage = 0  # reports of the source that lost messages of the recording
         front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
         self.model: Model = front.model
         self.sensors = front.sensors
@@ -434,6 +438,8 @@ class Pipeline:
             )
 
     def _bad_record(self, bad: Any) -> None:
+        if getattr(bad, "loses_data", True):
+            self._source_damage += 1
         topic = getattr(bad, "topic", None)
         sensor = next((b.name for b in self.assembler.bindings if topic in b.topics), "source")
         self.assembler.fault(sensor, getattr(bad, "stamp_ns", None), str(bad.reason), str(bad))
@@ -1072,6 +1078,7 @@ class Pipeline:
             records=self._records_in,
             signal=signum,
             error=None if error is None else f"{type(error).__name__}: {error}",
+            source_damage=self._source_damage,
         )
 
 

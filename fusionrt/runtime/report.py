@@ -8,11 +8,13 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "map": {"overall": .., "car": .., "pedestrian": .., "cyclist": ..},
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
-     "signal": null, "error": null, "records": 4021}
+     "signal": null, "error": null, "records": 4021, "source_damage": 0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
-``records`` counts the records of the sensors' topics read from the drive.
+``records`` counts the records of the sensors' topics read from the drive; ``source_damage``
+counts the source's reports that lost messages of the recording (a damaged file: what was lost
+is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3).
 
 ``map`` values are ``null`` when the drive has no ground truth or no evaluator is installed
 (``map_note`` says which). ``realtime_factor`` is seconds of drive replayed per second of wall
@@ -72,6 +74,7 @@ def build_report(
         "signal": None if result.signal is None else signal.Signals(result.signal).name,
         "error": result.error,
         "records": result.records,
+        "source_damage": result.source_damage,
     }
 
 

@@ -8,7 +8,8 @@ and the latency table, and with ``--report`` writes the report JSON
 closes the sinks, writes the report (``interrupted: true``) and exits 130 or 143. A run that
 fails (a sink that cannot write, an engine error) closes what it can, still writes the report
 (with its ``error``) and exits 1 with a one-line error; the output paths are checked before
-anything runs.
+anything runs. A recording found damaged (messages lost, reported in the faults; the rest
+replayed) exits 3.
 
 ``fusionrt bench PIPELINE.yaml --source DRIVE`` measures, in one process: (a) the pipeline's
 per-frame cost against the sum of the bare stage calls, (b) pipelined against serial throughput,
@@ -34,6 +35,9 @@ from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
 from fusionrt.runtime.signals import exit_status
 from fusionrt.runtime.truth import GroundTruthWindow, RunEvaluator
+
+#: Exit status of a run that replayed a damaged recording: done, but messages were lost.
+EXIT_DAMAGED = 3
 
 
 def evaluate(result: RunResult) -> tuple[dict[str, float | None] | None, str]:
@@ -151,6 +155,13 @@ def _run(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("fusionrt: interrupted; sinks flushed", file=sys.stderr)
         return exit_status(result.signal or signal.SIGINT)
+    if result.source_damage:
+        print(
+            f"fusionrt: the recording is damaged: {result.source_damage} report(s) of lost "
+            "messages (see faults); the rest was replayed",
+            file=sys.stderr,
+        )
+        return EXIT_DAMAGED
     return 0
 
 

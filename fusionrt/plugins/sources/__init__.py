@@ -40,6 +40,8 @@ logger = logging.getLogger("fusionrt.sources")
 
 #: Default number of :class:`BadRecord` s a source keeps (all are counted and reported).
 MAX_BAD_RECORDS = 1000
+#: :class:`BadRecord` reasons that lose no message.
+NOT_LOST = frozenset({"corrupt_index", "log_time_step"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,12 @@ class BadRecord:
     offset: int | None = None
     stamp_ns: int | None = None
     lost: int | None = None
+
+    @property
+    def loses_data(self) -> bool:
+        """Whether the report means messages of the recording are not replayed (an index
+        found wrong, or a clock step, loses nothing: the data was read another way)."""
+        return self.reason not in NOT_LOST
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -327,6 +335,7 @@ def fusionrt_sources() -> list[type[Source]]:
 
 __all__ = [
     "MAX_BAD_RECORDS",
+    "NOT_LOST",
     "BadRecord",
     "BadRecordLog",
     "EgoPoses",

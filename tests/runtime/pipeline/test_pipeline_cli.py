@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,3 +226,19 @@ def test_an_alias_bomb_in_the_options_is_one_line_not_an_exhausted_machine(
         "fusionrt: error: ConfigError: pipeline file: refused YAML: its aliases expand to more "
         f"than 200000 nodes [file={str(pipeline)!r}]"
     ]
+
+
+def test_a_damaged_recording_replays_the_rest_and_exits_3(tmp_path, drive):
+    cut = tmp_path / "cut"
+    shutil.copytree(drive, cut)
+    mcap = cut / "bag" / "bag.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: int(len(data) * 0.6)])  # a recorder killed mid-write
+    out = tmp_path / "out"
+    process = _start(write_pipeline(tmp_path / "p.yaml", pipeline_dict()), cut, out)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3, stderr
+    assert "the recording is damaged" in stderr
+    report = json.loads((out / "r.json").read_text())
+    assert report["source_damage"] == 1 and 0 < report["frames"] < 20
+    assert report["faults"]["source"]["truncated"] == 1 and report["error"] is None
