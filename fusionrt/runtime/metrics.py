@@ -52,7 +52,7 @@ class _Stage:
         self.max_ns = max(self.max_ns, duration_ns)
 
     def kept(self) -> np.ndarray:
-        return self.samples[: min(self.count, len(self.samples))]
+        return self.samples[: min(self.count, len(self.samples))].copy()
 
 
 class LatencyRecorder:
@@ -101,9 +101,13 @@ class LatencyRecorder:
         return list(self._stages)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Per stage: ``count`` and ``max_ms`` (exact), ``p50_ms``, ``p90_ms``, ``p99_ms``."""
+        """Per stage: ``count`` and ``max_ms`` (exact), ``p50_ms``, ``p90_ms``, ``p99_ms``.
+
+        Safe to call while other threads record (a sample added meanwhile may or may not be in
+        it)."""
         report: dict[str, dict[str, float]] = {}
-        for stage, record in self._stages.items():
+        # a copy of the items: another thread may record a new stage meanwhile (health())
+        for stage, record in list(self._stages.items()):
             values_ms = record.kept().astype(np.float64) / 1e6
             row = {"count": float(record.count)}
             for q, value in zip(PERCENTILES, np.percentile(values_ms, PERCENTILES), strict=True):

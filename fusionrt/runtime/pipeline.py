@@ -13,8 +13,10 @@ Threads and a pool, joined by bounded queues (``runtime.queue_size`` frames each
   the frame's groups, builds the model feed, runs the engine and the model's postprocess;
   with several, consecutive frames are inferred at once (engines release the GIL), so the
   model's ``make_feed`` and ``postprocess`` must not keep state between calls;
-* **sink**: puts the frames back in queue order, writes the detections to every sink, scores
-  them against the ground truth, calls ``fusionrt_frame_done`` and records the timings;
+* **sinks**: one thread puts the frames back in queue order and hands each to every sink, each
+  sink writing on a thread of its own (:class:`~fusionrt.runtime.sink_fanout.SinkFanout`); once
+  all have written a frame, in frame order, it is scored against the ground truth, its timings
+  recorded (``sink`` to the last sink, ``sink.<name>`` each) and ``fusionrt_frame_done`` called;
 * the **calling thread** supervises: it waits for the ingest, enforces the plugin deadline and
   turns SIGINT / SIGTERM into a stop (:mod:`fusionrt.runtime.signals`).
 
@@ -45,8 +47,9 @@ Timing (monotonic ``perf_counter_ns``): per frame, ``decode.<plugin>`` (the fram
 ``sync_wait`` (from the arrival of its first message to the frame's completion),
 ``sync_hold`` (from the arrival of its newest message to its completion: the synchroniser
 waiting for a later message that proves no nearer one will come),
-``preprocess.<plugin>``, ``infer``, ``postprocess``, ``sink`` and ``end_to_end`` (from the
-arrival of its newest message to the detections leaving the last sink). Nothing here imports
+``preprocess.<plugin>``, ``infer``, ``postprocess``, ``sink`` (handed to the sinks until the
+last has written it), ``sink.<name>`` (each sink's write) and ``end_to_end`` (from the arrival
+of its newest message to the detections leaving the last sink). Nothing here imports
 torch: the engine is chosen by :func:`~fusionrt.runtime.engines.selection.open_engine`.
 """
 
@@ -90,6 +93,7 @@ from fusionrt.runtime.process_stats import peak_rss_mb, process_start_time
 from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.sensor import Sensor
 from fusionrt.runtime.signals import StopSignals
+from fusionrt.runtime.sink_fanout import SinkFanout, sink_error
 from fusionrt.runtime.sync.clock import WallClock
 from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
@@ -206,6 +210,7 @@ class _Job:
     arrival_newest_ns: int
     detections: Detections | None = None  # None when dropped at the deadline
     seq: int = 0  # place in the inference queue: the sinks see frames in this order
+    sink_start_ns: int = 0  # when it was handed to the sinks
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,7 @@ class Pipeline:
         self._watch_lock = threading.Lock()
         self._records_iter: Iterator[RawRecord] | None = None
         self._pool: DaemonPool | None = None
+        self._fanout: SinkFanout | None = None
 
     # -- construction ---------------------------------------------------------------------
 
@@ -852,9 +858,10 @@ class Pipeline:
             logger.debug("%s overran the plugin deadline", group.stage)
             return None
 
-    def _sink_loop(self, sink_q: queue.Queue[Any]) -> None:
-        """Write frames in queue order: inference threads may finish them out of order, so
-        early ones wait in ``pending`` (bounded by the in-flight slots, ``_slots``)."""
+    def _order_loop(self, sink_q: queue.Queue[Any]) -> None:
+        """Hand frames to the sinks in queue order: inference threads may finish them out of
+        order, so early ones wait in ``pending`` (bounded by the in-flight slots, ``_slots``)."""
+        assert self._fanout is not None
         pending: dict[int, _Job] = {}
         next_seq = 0
         ends = 0
@@ -867,28 +874,30 @@ class Pipeline:
             while next_seq in pending:
                 job = pending.pop(next_seq)
                 next_seq += 1
-                try:
-                    if self._error is None and job.detections is not None:
-                        self._write(job)
-                except BaseException as exc:  # surfaced by run(); later frames are skipped
-                    self._fail(exc)
-                finally:
-                    self._slots.release()
+                if self._error is None and job.detections is not None:
+                    job.sink_start_ns = time.perf_counter_ns()
+                    self._fanout.submit(job, job.frame, job.detections, job.timings_ms)
+                else:
+                    self._fanout.skip(job)
 
-    def _write(self, job: _Job) -> None:
+    def _frame_written(
+        self, job: _Job, written: bool, end_ns: int, sink_ns: dict[str, int]
+    ) -> None:
+        """A frame every sink has written (or skipped), in frame order: its timings, the
+        evaluation, the ``fusionrt_frame_done`` hook; then its in-flight slot is freed."""
+        try:
+            if written:
+                self._account(job, end_ns, sink_ns)
+        finally:
+            self._slots.release()
+
+    def _account(self, job: _Job, end_ns: int, sink_ns: dict[str, int]) -> None:
         detections = job.detections
         assert detections is not None
-        start = time.perf_counter_ns()
-        for sink in self.sinks:
-            try:
-                sink.write(job.frame, detections, job.timings_ms)
-            except FusionError:
-                raise
-            except Exception as exc:
-                raise _sink_error(sink, exc) from exc
-        end = time.perf_counter_ns()
-        job.timings_ms["sink"] = (end - start) / _NS_PER_MS
-        job.timings_ms["end_to_end"] = (end - job.arrival_newest_ns) / _NS_PER_MS
+        job.timings_ms["sink"] = (end_ns - job.sink_start_ns) / _NS_PER_MS
+        for name, duration in sink_ns.items():
+            job.timings_ms[f"sink.{name}"] = duration / _NS_PER_MS
+        job.timings_ms["end_to_end"] = (end_ns - job.arrival_newest_ns) / _NS_PER_MS
         for stage, ms in job.timings_ms.items():
             if not stage.startswith("decode."):
                 self.recorder.add(stage, int(ms * _NS_PER_MS))
@@ -933,7 +942,10 @@ class Pipeline:
             )
             for i, engine in enumerate(self.engines)
         ]
-        sink_thread = threading.Thread(target=self._sink_loop, args=(sink_q,), name="fusionrt-sink")
+        self._fanout = SinkFanout(self.sinks, self.queue_size, self._frame_written, self._fail)
+        sink_thread = threading.Thread(
+            target=self._order_loop, args=(sink_q,), name="fusionrt-sink-order"
+        )
         wall_start = time.perf_counter()
         with StopSignals(self._stop) as signals:
             try:
@@ -988,7 +1000,7 @@ class Pipeline:
                 except FusionError:
                     raise
                 except Exception as exc:
-                    raise _sink_error(sink, exc) from exc
+                    raise sink_error(sink, exc) from exc
 
     def _finish_threads(
         self, infer_threads: list[threading.Thread], sink: threading.Thread
@@ -1001,6 +1013,8 @@ class Pipeline:
             thread.join()
         if sink.is_alive():
             sink.join()
+        if self._fanout is not None:
+            self._fanout.close()
         if self._pool is not None:
             self._pool.shutdown()
         if self._inbox is not None:
@@ -1033,7 +1047,7 @@ class Pipeline:
             try:
                 sink.close()
             except Exception as exc:  # one failing close must not keep the others open
-                error = exc if isinstance(exc, FusionError) else _sink_error(sink, exc)
+                error = sink_error(sink, exc)
                 logger.error("%s", error)
                 self._fail(error)
         for closer in [*(e.close for e in self.engines), self.source.close]:
@@ -1080,17 +1094,3 @@ class Pipeline:
             error=None if error is None else f"{type(error).__name__}: {error}",
             source_damage=self._source_damage,
         )
-
-
-def _sink_error(sink: Sink, exc: BaseException) -> SinkError:
-    """A sink's own exception as a one-line :class:`SinkError` naming the sink and file."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        cause = f"[Errno {exc.errno}] {exc.strerror}"  # as the built-in sinks say it
-    else:
-        cause = f"{type(exc).__name__}: {exc}"
-    file = getattr(exc, "filename", None) or getattr(sink, "path", None)
-    return SinkError(
-        f"cannot write its output: {cause}",
-        sink=getattr(sink, "name", type(sink).__name__),
-        file=None if file is None else str(file),
-    )

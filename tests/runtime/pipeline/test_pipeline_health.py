@@ -34,7 +34,9 @@ def test_health_counts_grow_as_the_run_goes_on(tmp_path, drive):
     result = Pipeline(config, drive, Registry.create(entry_points=False), options, sinks=[sink])
     result = result.run()
     first, last = sink.snapshots[0], sink.snapshots[-1]
-    assert [s.frames for s in sink.snapshots] == list(range(result.frames))
+    written = [s.frames for s in sink.snapshots]  # frames every sink had written by then
+    assert written == sorted(written) and all(n <= i for i, n in enumerate(written))
+    assert len(written) == result.frames
     assert set(last.sensors) == {"lidar_top", "camera_front", "radar_front"}
     lidar = last.sensors["lidar_top"]
     assert lidar.messages >= result.frames - 1 and lidar.last_stamp_ns is not None
