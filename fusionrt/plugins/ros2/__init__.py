@@ -17,4 +17,15 @@ their licence and are registered in :func:`fusionrt.plugins.ros_types.typestore`
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from fusionrt.runtime.components import Source
+from fusionrt.runtime.hookspecs import hookimpl
+
+__all__ = ["fusionrt_sources"]
+
+
+@hookimpl
+def fusionrt_sources() -> list[type[Source]]:
+    """The ``ros2`` live source."""
+    from fusionrt.plugins.ros2.source import Ros2Source  # noqa: PLC0415
+
+    return [Ros2Source]

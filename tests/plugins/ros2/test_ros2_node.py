@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 
 import pytest
 import xxhash
 import zenoh
-from zenoh_helpers import wait_for
+from zenoh_helpers import Graph, wait_for
 
 from fusionrt.plugins.ros2.node import Node
 from fusionrt.plugins.ros2.session import SessionOptions, open_session
@@ -80,32 +79,6 @@ def test_a_port_in_use_cannot_be_listened_on() -> None:
 
 
 # -- tokens -------------------------------------------------------------------------------------
-
-
-class Graph:
-    """A liveliness subscriber on ``@ros2_lv/<domain>/**``: what ``ros2 node list`` reads."""
-
-    def __init__(self, session: zenoh.Session, domain_id: int = 0) -> None:
-        self.alive: set[str] = set()
-        self.gone: set[str] = set()
-        self._lock = threading.Lock()
-        self._subscriber = session.liveliness().declare_subscriber(
-            f"@ros2_lv/{domain_id}/**", self._on, history=True
-        )
-
-    def _on(self, sample: zenoh.Sample) -> None:
-        key = str(sample.key_expr)
-        with self._lock:
-            if sample.kind == zenoh.SampleKind.PUT:
-                self.alive.add(key)
-            else:
-                self.alive.discard(key)
-                self.gone.add(key)
-
-    def tokens(self, kind: str) -> list[list[str]]:
-        """The alive tokens of ``kind`` (NN, MP, MS), split at '/'."""
-        with self._lock:
-            return [k.split("/") for k in self.alive if k.split("/")[5] == kind]
 
 
 def test_the_node_and_its_publishers_are_seen_and_forgotten_on_close(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -48,3 +49,29 @@ def wait_for(what: str, get: Callable[[], T | None], timeout_s: float = TIMEOUT_
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
         time.sleep(0.02)
+
+
+class Graph:
+    """A liveliness subscriber on ``@ros2_lv/<domain>/**``: what ``ros2 node list`` reads."""
+
+    def __init__(self, session: zenoh.Session, domain_id: int = 0) -> None:
+        self.alive: set[str] = set()
+        self.gone: set[str] = set()
+        self._lock = threading.Lock()
+        self._subscriber = session.liveliness().declare_subscriber(
+            f"@ros2_lv/{domain_id}/**", self._on, history=True
+        )
+
+    def _on(self, sample: zenoh.Sample) -> None:
+        key = str(sample.key_expr)
+        with self._lock:
+            if sample.kind == zenoh.SampleKind.PUT:
+                self.alive.add(key)
+            else:
+                self.alive.discard(key)
+                self.gone.add(key)
+
+    def tokens(self, kind: str) -> list[list[str]]:
+        """The alive tokens of ``kind`` (NN, MP, MS), split at '/'."""
+        with self._lock:
+            return [k.split("/") for k in self.alive if k.split("/")[5] == kind]
