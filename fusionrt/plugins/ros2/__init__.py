@@ -17,10 +17,10 @@ their licence and are registered in :func:`fusionrt.plugins.ros_types.typestore`
 
 from __future__ import annotations
 
-from fusionrt.runtime.components import Source
+from fusionrt.runtime.components import Sink, Source
 from fusionrt.runtime.hookspecs import hookimpl
 
-__all__ = ["fusionrt_sources"]
+__all__ = ["fusionrt_sinks", "fusionrt_sources"]
 
 
 @hookimpl
@@ -29,3 +29,11 @@ def fusionrt_sources() -> list[type[Source]]:
     from fusionrt.plugins.ros2.source import Ros2Source  # noqa: PLC0415
 
     return [Ros2Source]
+
+
+@hookimpl
+def fusionrt_sinks() -> list[type[Sink]]:
+    """The ``ros2`` sink."""
+    from fusionrt.plugins.ros2.sink import Ros2Sink  # noqa: PLC0415
+
+    return [Ros2Sink]

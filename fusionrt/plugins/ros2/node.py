@@ -105,6 +105,11 @@ class Publisher:
         self.declaration = Declaration(node, (self._publisher, token))
 
     @property
+    def blocks_when_congested(self) -> bool:
+        """Whether a congested :meth:`publish` waits (``block=True``) rather than drops."""
+        return bool(self._publisher.congestion_control == zenoh.CongestionControl.BLOCK)
+
+    @property
     def matched(self) -> bool:
         """Whether a subscriber of this topic and type is known to the session."""
         return bool(self._publisher.matching_status)
