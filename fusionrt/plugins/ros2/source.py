@@ -79,6 +79,24 @@ class _Topic:
         self.routes: dict[str, _Route] = {}
         self.last_sequence: dict[bytes, int] = {}
 
+    def follow(self, gid: bytes, sequence: int) -> range:
+        """Note a publisher's sample; the sequence numbers it skipped since its previous one
+        (none for its first; a jump larger than :data:`MAX_COUNTED_GAP` is taken for a
+        restart and logged, not counted)."""
+        last = self.last_sequence.get(gid)
+        if last is None and len(self.last_sequence) >= _PUBLISHER_LIMIT:
+            del self.last_sequence[next(iter(self.last_sequence))]  # the first heard
+        self.last_sequence[gid] = sequence
+        if last is None:
+            return range(0)
+        if 0 <= sequence - last - 1 <= MAX_COUNTED_GAP:
+            return range(last + 1, sequence)
+        logger.warning(
+            "publisher %s on %s went from sequence %d to %d (restarted?)",
+            gid.hex(), self.name, last, sequence,
+        )  # fmt: skip
+        return range(0)
+
 
 class Ros2Source(LiveSource):
     """Receives ROS 2 topics from rmw_zenoh publishers (see the module docstring).
@@ -158,46 +176,23 @@ class Ros2Source(LiveSource):
             route = self._route(topic, key)
         msgtype, problem = route
         attachment = sample.attachment
-        try:
-            header = wire.Attachment.decode(attachment.to_bytes() if attachment else b"")
-        except ValueError:
+        fields = None if attachment is None else wire.unpack_attachment(attachment.to_bytes())
+        if fields is None:
             self._drop(inbox, topic.name, "no_attachment", sample, msgtype=msgtype, key=key)
             return
-        self._count_gap(topic, header, msgtype, key, inbox)
+        sequence, stamp_ns, gid = fields
+        if topic.last_sequence.get(gid) == sequence - 1:  # the usual case, kept cheap
+            topic.last_sequence[gid] = sequence
+        else:
+            for missing in topic.follow(gid, sequence):
+                lost = RawRecord(topic.name, stamp_ns, b"", msgtype, key, missing)
+                inbox.report_drop(topic.name, "lost", lost)
         if problem is not None:
             self._drop(inbox, topic.name, problem, sample, msgtype=msgtype, key=key)
             return
         inbox.put(
-            RawRecord(
-                topic.name,
-                header.source_timestamp_ns,
-                sample.payload.to_bytes(),
-                msgtype,
-                key,
-                header.sequence_number,
-            )
+            RawRecord(topic.name, stamp_ns, sample.payload.to_bytes(), msgtype, key, sequence)
         )
-
-    def _count_gap(
-        self, topic: _Topic, header: wire.Attachment, msgtype: str, key: str, inbox: RecordInbox
-    ) -> None:
-        """Report each sequence number a publisher skipped since its previous sample."""
-        last = topic.last_sequence.pop(header.gid, None)
-        if len(topic.last_sequence) >= _PUBLISHER_LIMIT:
-            del topic.last_sequence[next(iter(topic.last_sequence))]  # the longest unheard
-        topic.last_sequence[header.gid] = header.sequence_number
-        if last is None:
-            return
-        gap = header.sequence_number - last - 1
-        if 0 < gap <= MAX_COUNTED_GAP:
-            for missing in range(last + 1, header.sequence_number):
-                lost = RawRecord(topic.name, header.source_timestamp_ns, b"", msgtype, key, missing)
-                inbox.report_drop(topic.name, "lost", lost)
-        elif gap != 0:
-            logger.warning(
-                "%s: publisher %s on %s went from sequence %d to %d (restarted?)",
-                self.name, header.gid.hex(), topic.name, last, header.sequence_number,
-            )  # fmt: skip
 
     def _route(self, topic: _Topic, key: str) -> _Route:
         """Resolve a data key once: its msgtype and whether the source accepts it."""

@@ -66,6 +66,7 @@ __all__ = [
     "split_data_keyexpr",
     "subscription_keyexpr",
     "topic_keyexpr",
+    "unpack_attachment",
     "validate_namespace",
     "validate_node_name",
     "validate_topic",
@@ -308,7 +309,19 @@ class Attachment:
         """Parse attachment bytes (``ValueError`` when they are not rmw_zenoh's layout)."""
         if len(data) != ATTACHMENT_SIZE:
             raise ValueError(f"an attachment has {ATTACHMENT_SIZE} bytes, got {len(data)}")
-        sequence_number, source_timestamp_ns, gid_size, gid = _ATTACHMENT.unpack(data)
-        if gid_size != GID_SIZE:
-            raise ValueError(f"the attachment's GID length byte is {gid_size}, not {GID_SIZE}")
-        return cls(sequence_number, source_timestamp_ns, gid)
+        fields = unpack_attachment(data)
+        if fields is None:
+            raise ValueError(f"the attachment's GID length byte is {data[16]}, not {GID_SIZE}")
+        return cls(*fields)
+
+
+def unpack_attachment(data: bytes) -> tuple[int, int, bytes] | None:
+    """``(sequence number, source timestamp ns, GID)`` of attachment bytes, ``None`` when they
+    are not rmw_zenoh's layout: :meth:`Attachment.decode` without an object, for the receive
+    path (a few hundred ns per message less)."""
+    if len(data) != ATTACHMENT_SIZE:
+        return None
+    sequence_number, source_timestamp_ns, gid_size, gid = _ATTACHMENT.unpack(data)
+    if gid_size != GID_SIZE:
+        return None
+    return sequence_number, source_timestamp_ns, gid

@@ -195,6 +195,19 @@ def test_a_gap_in_a_publishers_sequence_numbers_counts_each_lost_sample(
     assert lost == [(LIDAR, "lost", 3), (LIDAR, "lost", 4), (LIDAR, "lost", 7), (LIDAR, "lost", 8)]
 
 
+def test_a_publisher_that_restarts_its_count_is_not_counted_lost(
+    receiving: Callable, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, inbox, peer = receiving([LIDAR])
+    publisher = matched(HandPublisher(peer, CLOUD_KEY))
+    for sequence in (7, 8, 1, 2, 100_000):
+        publisher.put(b"\x00\x01\x00\x00", sequence=sequence)
+    assert [r.offset for r in collect(inbox, 5)] == [7, 8, 1, 2, 100_000]
+    assert not inbox.dropped
+    assert "went from sequence 8 to 1 (restarted?)" in caplog.text
+    assert "went from sequence 2 to 100000 (restarted?)" in caplog.text
+
+
 class HeldInbox(RecordInbox):
     """An inbox whose ``put`` waits until released: a consumer that has fallen behind."""
 
