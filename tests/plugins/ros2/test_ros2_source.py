@@ -33,12 +33,18 @@ CLOUD_KEY = f"0/sensors/lidar_top/points/{CLOUD_TYPE}/{CLOUD_HASH}"
 
 
 class HandPublisher:
-    """Puts samples on one key with an attachment built by hand (or none)."""
+    """Puts samples on one key with an attachment built by hand (or none).
+
+    It waits when congested: with Zenoh's default (drop), a burst of large samples on a loaded
+    machine loses some before they leave this peer, which is not what these tests are about.
+    """
 
     def __init__(self, session: zenoh.Session, key: str, token: str = "hand/publisher") -> None:
         self.key = key
         self.gid = xxhash.xxh3_128_intdigest(token.encode()).to_bytes(16, "little")
-        self.publisher = session.declare_publisher(key)
+        self.publisher = session.declare_publisher(
+            key, congestion_control=zenoh.CongestionControl.BLOCK
+        )
 
     def put(
         self, payload: bytes, sequence: int, stamp_ns: int = 0, *, attachment: bytes | None = None
