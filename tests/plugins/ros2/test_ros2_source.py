@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import xxhash
 import zenoh
-from zenoh_helpers import Graph, wait_for
+from zenoh_helpers import TIMEOUT_S, Graph, wait_for
 
 from fusionrt.plugins.ros2.source import Ros2Source
 from fusionrt.plugins.sensors.lidar import LidarSensor
@@ -264,6 +264,27 @@ def test_the_subscription_is_declared_with_the_type_it_receives(receiving: Calla
     publisher.put(b"\x00\x01\x00\x00", sequence=2)
     time.sleep(0.3)
     assert inbox.get(timeout_s=0.1) is None  # nothing is received after close
+
+
+def test_records_can_be_iterated_without_a_pipeline_until_closed(
+    endpoint: str, raw_session: Callable[..., zenoh.Session]
+) -> None:
+    source = Ros2Source([LIDAR], listen=[endpoint])
+    got: list[RawRecord] = []
+    reader = threading.Thread(target=lambda: got.extend(source.records()))
+    reader.start()
+    try:
+        # Connect once the source listens: a peer that connects while the other is still
+        # opening sees it matched half a second before samples reach it (Zenoh 1.6 to 1.9).
+        wait_for("the source to listen", lambda: source.node)
+        publisher = matched(HandPublisher(raw_session(connect=(endpoint,)), CLOUD_KEY))
+        publisher.put(b"\x00\x01\x00\x00", sequence=1, stamp_ns=11)
+        wait_for("a record", lambda: got)
+    finally:
+        source.close()
+        reader.join(timeout=TIMEOUT_S)
+    assert not reader.is_alive()  # the iteration ended with close()
+    assert [(r.topic, r.stamp_ns) for r in got] == [(LIDAR, 11)]
 
 
 @pytest.mark.parametrize(
