@@ -9,7 +9,8 @@ It is how ``fusionrt serve`` (and any rmw_zenoh subscriber) is driven without a 
 ``--wait-subscribers S`` holds the first message until every topic has a subscriber, or for S
 seconds at most. SIGINT (Ctrl-C) or SIGTERM stops it between two messages, undeclares its
 tokens and exits 0 (stopping is how a ``--loop`` play ends); it prints what it published per
-topic, and what of the drive it could not read.
+topic. A damaged recording (messages the rosbag source could not read) plays the rest and exits
+3, as ``fusionrt run`` does, naming what was lost.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def _play(args: argparse.Namespace) -> int:
     from fusionrt.plugins.ros2.node import Node  # noqa: PLC0415
     from fusionrt.plugins.ros2.player import Player  # noqa: PLC0415
     from fusionrt.plugins.ros2.session import SessionOptions  # noqa: PLC0415
+    from fusionrt.plugins.sources import NOT_LOST  # noqa: PLC0415
     from fusionrt.runtime.cli import registry_from_args  # noqa: PLC0415
     from fusionrt.runtime.front_end import open_source  # noqa: PLC0415
+    from fusionrt.runtime.run_cli import EXIT_DAMAGED  # noqa: PLC0415
     from fusionrt.runtime.signals import StopSignals  # noqa: PLC0415
 
     options = SessionOptions(
@@ -90,7 +93,15 @@ def _play(args: argparse.Namespace) -> int:
             stats = player.run()
         finally:
             node.close()
-        _print_summary(player, stats, signals.received, source)
+        _print_summary(player, stats, signals.received)
+    lost = sum(n for reason, n in source.bad_counts.items() if reason not in NOT_LOST)
+    if lost and signals.received is None:
+        counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(source.bad_counts.items()))
+        print(
+            f"fusionrt: the recording is damaged ({counts}); the rest was played",
+            file=sys.stderr,
+        )
+        return EXIT_DAMAGED
     return 0
 
 
@@ -108,7 +119,7 @@ def _print_start(args: argparse.Namespace, node: Any, player: Any) -> None:
     )
 
 
-def _print_summary(player: Any, stats: Any, received: int | None, source: Any) -> None:
+def _print_summary(player: Any, stats: Any, received: int | None) -> None:
     import signal  # noqa: PLC0415
 
     from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
@@ -121,7 +132,3 @@ def _print_summary(player: Any, stats: Any, received: int | None, source: Any) -
     end = f"stopped by {signal.Signals(received).name}" if received else "end of the drive"
     passes = f", {stats.passes} passes" if stats.passes > 1 else ""
     print(f"published {stats.total} messages in {stats.wall_s:.1f} s{passes} ({end})")
-    bad = dict(getattr(source, "bad_counts", {}))
-    if bad:
-        counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(bad.items()))
-        print(f"not played (unreadable in the drive): {counts}", file=sys.stderr)

@@ -3,6 +3,7 @@ signals. Each play is a real ``fusionrt`` subprocess connecting to a session of 
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +106,19 @@ def test_a_signal_stops_a_looping_play_cleanly(
     assert player.returncode == 0, stderr
     assert f"stopped by {signum.name}" in stdout
     wait_for("its tokens to be undeclared", lambda: not graph.alive)
+
+
+def test_a_damaged_recording_plays_the_rest_and_exits_3(tmp_path: Path, endpoint: str) -> None:
+    bag = tmp_path / "bag"
+    shutil.copytree(DRIVE / "bag", bag)
+    mcap = bag / "bag.mcap"
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])  # cut in the middle
+    player = play(str(bag), "--rate", "100", "--listen", endpoint)
+    stdout, stderr = player.communicate(timeout=120)
+    assert player.returncode == 3, stderr
+    assert "the recording is damaged (truncated: 1); the rest was played" in stderr
+    lidar = next(line.split() for line in stdout.splitlines() if line.startswith("/sensors/lidar"))
+    assert 0 < int(lidar[-1]) < 199  # what was before the cut
 
 
 @pytest.mark.parametrize(
