@@ -3,12 +3,16 @@
 rosbags ships the standard ROS 2 Humble definitions; message packages outside that set that
 fusionrt needs (``can_msgs`` for CAN frames, as defined by ros-industrial's ``ros_canopen``) are
 registered here from their ``.msg`` text, so bags written by fusionrt carry the real definitions
-and any ROS 2 tool can read them. Build the typestore once per process: :func:`typestore` caches.
+and any ROS 2 tool can read them. The message packages fusionrt publishes live
+(``vision_msgs``, ``autoware_perception_msgs``) ship as ``.msg`` files with their licence in
+``fusionrt/plugins/ros2/interfaces``. Build the typestore once per process: :func:`typestore`
+caches.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -58,10 +62,22 @@ EXTRA_MESSAGE_DEFINITIONS: dict[str, str] = {
 }
 
 
+#: The shipped ``<package>/msg/<Type>.msg`` files (upstream and licence in its ``NOTICE``).
+INTERFACES_DIR = Path(__file__).parent / "ros2" / "interfaces"
+
+
+def shipped_definitions() -> dict[str, str]:
+    """``{msgtype: .msg text}`` of every definition in :data:`INTERFACES_DIR`."""
+    return {
+        f"{path.parent.parent.name}/msg/{path.stem}": path.read_text(encoding="utf-8")
+        for path in sorted(INTERFACES_DIR.glob("*/msg/*.msg"))
+    }
+
+
 @cache
 def typestore() -> Typestore:
-    """ROS 2 Humble types plus the extra definitions fusionrt uses."""
+    """ROS 2 Humble types plus the extra and shipped definitions fusionrt uses."""
     store = get_typestore(Stores.ROS2_HUMBLE)
-    for name, text in EXTRA_MESSAGE_DEFINITIONS.items():
+    for name, text in {**EXTRA_MESSAGE_DEFINITIONS, **shipped_definitions()}.items():
         store.register(get_types_from_msg(text, name))
     return store

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrt.plugins.models.reference.train.cli",
     "fusionrt.plugins.models.reference.eval.cli",
     "fusionrt.plugins.sinks.mcap_recover",
+    "fusionrt.plugins.ros2.play",
 )
 
 

@@ -57,8 +57,9 @@ def register_config_plugins(registry: Registry, config: PipelineConfig) -> None:
         registry.register(module, PluginInfo(module_name, "fusionrt", "", None, module_name))
 
 
-def open_source(path: Path, registry: Registry, topics: Sequence[str]) -> Source:
-    """The drive at ``path``: a ROS 2 bag folder or file, or a drive folder holding ``bag/``."""
+def open_source(path: Path, registry: Registry, topics: Sequence[str] | None) -> Source:
+    """The drive at ``path``: a ROS 2 bag folder or file, or a drive folder holding ``bag/``;
+    only ``topics`` of it (``None``: all)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("no drive at this path", path=str(path))
@@ -73,7 +74,7 @@ def open_source(path: Path, registry: Registry, topics: Sequence[str]) -> Source
             path=str(path),
         )
     cls = registry.component("source", "rosbag").cls
-    source: Source = cls(bag, topics=list(topics))
+    source: Source = cls(bag, topics=None if topics is None else list(topics))
     return source
 
 

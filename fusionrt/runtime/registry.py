@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "fusionrt.plugins.sensors.text",
     "fusionrt.plugins.sources",
     "fusionrt.plugins.sinks",
+    "fusionrt.plugins.ros2",
     "fusionrt.plugins.models.reference.model",
     "fusionrt.runtime.engines.plugin",
 )
