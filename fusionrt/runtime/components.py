@@ -60,9 +60,15 @@ class Source(ABC):
 
 
 class Sink(ABC):
-    """Receives every frame's detections; flushes what it wrote on ``close``."""
+    """Receives every frame's detections; flushes what it wrote on ``close``.
+
+    ``live_transport`` (optional): the name of a live source whose transport the sink speaks
+    (the ``ros2`` sink: ``"ros2"``); in a pipeline whose ``live:`` section uses that source,
+    the sink's options default to that section's, so both share one session.
+    """
 
     name: ClassVar[str]
+    live_transport: ClassVar[str | None] = None
 
     @abstractmethod
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:

@@ -393,8 +393,13 @@ class Pipeline:
             cls = component_class(
                 self.registry, self.config, "sink", sc.name, f"sinks[{index}].name"
             )
+            options = dict(sc.options)
+            live = self.config.live
+            if live is not None and getattr(cls, "live_transport", None) == live.source:
+                # a sink that speaks the live transport shares its settings (and session)
+                options = {**live.options, **options}
             try:
-                sinks.append(cls(out_dir=self.out_dir, **dict(sc.options)))
+                sinks.append(cls(out_dir=self.out_dir, **options))
             except (FusionError, TypeError) as exc:
                 for sink in sinks:
                     sink.close()

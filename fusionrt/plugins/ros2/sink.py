@@ -12,8 +12,9 @@ Publishing never blocks the pipeline: a subscriber that is slow or absent costs 
 (samples Zenoh cannot queue are dropped, as rmw_zenoh's publishers drop them). A session that
 cannot publish (closed, broken) is a :class:`~fusionrt.runtime.errors.SinkError` naming the
 sink and topic. Session options are the source's (``domain_id``, ``mode``, ``connect``,
-``listen``, ``multicast_scouting``, ``node_name``, ``namespace``); a source and sink with the
-same options share one node.
+``listen``, ``multicast_scouting``, ``node_name``, ``namespace``); in a pipeline with a
+``live:`` section of transport ``zenoh`` they default to that section's, and a source and sink
+with the same options share one node.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from fusionrt.plugins.ros2 import convert
 from fusionrt.plugins.ros2.diagnostics import DIAGNOSTIC_ARRAY, diagnostic_array
@@ -44,6 +45,9 @@ class Ros2Sink(Sink):
     """Publishes detections and diagnostics as ROS 2 messages (see the module docstring)."""
 
     name = "ros2"
+    #: in a pipeline whose ``live:`` transport is the ``ros2`` source, the sink's session
+    #: options default to that section's, so source and sink share one node and session
+    live_transport: ClassVar[str] = "ros2"
 
     def __init__(
         self,
