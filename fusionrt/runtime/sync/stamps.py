@@ -62,6 +62,9 @@ class Verdict(enum.Enum):
     HELD = "held"
 
 
+_ACCEPT = Verdict.ACCEPT  # a module constant: an enum attribute lookup costs on the hot path
+
+
 class HeldMessage(NamedTuple):
     """A message held by the guard: arrival number, sensor, stamp on the common clock, why."""
 
@@ -158,6 +161,19 @@ class StampGuard:
         A :class:`TimelineJump` means: end the timeline if ``from_ns`` is set, then replay its
         messages (through :meth:`check` again).
         """
+        last = self._last.get(sensor)
+        if (
+            last is not None
+            and last < stamp
+            and now is not None
+            and stamp - now <= self.jump_forward_ns
+        ):  # the common case, kept short: in order and in the timeline
+            if self._pending:  # arrivals only matter while a jump may be under way
+                self._last_arrival[sensor] = next(self._arrivals)
+                if sensor in self._pending:  # the stream went on: those were lies
+                    self._drop_pending(sensor, f"; the stream went on at {stamp}")
+            self._last[sensor] = stamp
+            return _ACCEPT
         arrival = next(self._arrivals)
         self._last_arrival[sensor] = arrival
         if stamp <= 0:
@@ -173,7 +189,6 @@ class StampGuard:
             return self._hold(HeldMessage(arrival, sensor, stamp, item, why), now)
         if sensor in self._pending:  # the stream went on in the timeline: those were lies
             self._drop_pending(sensor, f"; the stream went on at {stamp}")
-        last = self._last.get(sensor)
         if last is not None and stamp <= last:
             if stamp == last:
                 self._drop(

@@ -52,6 +52,7 @@ from fusionrt.runtime.sync.stamps import StampGuard, TimelineJump, Verdict
 __all__ = ["Synchronizer", "TimelineResetCallback"]
 
 _APPROXIMATE, _COLLECTOR, _LATEST = 0, 1, 2
+_ACCEPT = Verdict.ACCEPT
 
 #: Drop reason of a message whose sensor the synchroniser does not know.
 UNKNOWN_SENSOR = DropReason.UNKNOWN_SENSOR
@@ -358,33 +359,11 @@ class Synchronizer:
     def _guarded(
         self, sensor: str, stamp: int, message: SensorMessage, route: tuple[int, int]
     ) -> list[Frame]:
-        """``message`` (``stamp`` on the common clock) through the stamp guard, then in."""
+        """``message`` (``stamp`` on the common clock) through the stamp guard; once accepted:
+        the clock, staleness, then its policy."""
         verdict = self.guard.check(sensor, stamp, message, self._now)
-        if verdict is Verdict.ACCEPT:
-            return self._admit(sensor, stamp, message, route)
-        if isinstance(verdict, TimelineJump):
-            return self._jump(verdict)
-        return []
-
-    def _jump(self, jump: TimelineJump) -> list[Frame]:
-        """Start a timeline with the held messages of ``jump``; first end the running one (and
-        report the jump once) if there is one."""
-        frames: list[Frame] = []
-        if jump.from_ns is not None:
-            frames = self._end_timeline(DropReason.RESET, restart=True)
-            self.resets += 1
-            self.last_reset = jump
-            if self.on_timeline_reset is not None:
-                self.on_timeline_reset(jump)
-        for held in jump.messages:
-            route = self._routes[held.sensor]
-            frames += self._guarded(held.sensor, held.stamp_ns, held.item, route)
-        return frames
-
-    def _admit(
-        self, sensor: str, stamp: int, message: SensorMessage, route: tuple[int, int]
-    ) -> list[Frame]:
-        """An accepted message: clock, staleness, then its policy."""
+        if verdict is not _ACCEPT:
+            return self._jump(verdict) if isinstance(verdict, TimelineJump) else []
         if stamp != message.stamp_ns:  # on the common clock: a copy, the input is not mutated
             message = SensorMessage(
                 sensor,
@@ -420,6 +399,21 @@ class Synchronizer:
             if advanced and self._collector is not None:
                 for collected in self._collector.advance(stamp):
                     frames.append(self._frame_from_collected(collected))
+        return frames
+
+    def _jump(self, jump: TimelineJump) -> list[Frame]:
+        """Start a timeline with the held messages of ``jump``; first end the running one (and
+        report the jump once) if there is one."""
+        frames: list[Frame] = []
+        if jump.from_ns is not None:
+            frames = self._end_timeline(DropReason.RESET, restart=True)
+            self.resets += 1
+            self.last_reset = jump
+            if self.on_timeline_reset is not None:
+                self.on_timeline_reset(jump)
+        for held in jump.messages:
+            route = self._routes[held.sensor]
+            frames += self._guarded(held.sensor, held.stamp_ns, held.item, route)
         return frames
 
     def _end_timeline(self, reason: str, *, restart: bool) -> list[Frame]:
