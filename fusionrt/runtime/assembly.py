@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusionrt.runtime.errors import ConfigError, DecodeError
+from fusionrt.runtime.errors import ConfigError, DecodeError, StampError
 from fusionrt.runtime.messages import Frame, RawRecord, SensorMessage, TensorSpec
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.sensor import PreprocessContext, Sensor
-from fusionrt.runtime.sync import Synchronizer
+from fusionrt.runtime.sync import DropReason, Synchronizer
 
 FaultCallback = Callable[[str, "int | None", str, str], None]
 FeedBuilder = Callable[[Mapping[str, np.ndarray], Mapping[str, bool]], dict[str, np.ndarray]]
@@ -161,6 +161,8 @@ class FrameAssembler:
         try:
             with self.recorder.time(f"decode.{type(sensor).name}"):
                 return sensor.decode(record)
+        except StampError as exc:  # the message is readable, its stamp is not believable
+            self.fault(binding.name, record.stamp_ns, DropReason.IMPLAUSIBLE_STAMP, str(exc))
         except DecodeError as exc:
             self.fault(binding.name, record.stamp_ns, "decode_error", str(exc))
         except Exception as exc:  # a plugin bug is isolated to its message

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrt.plugins.ros_decode import as_buffer, deserialize, header_stamp_ns
 from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import ConfigError, DecodeError, brief
 from fusionrt.runtime.geometry import ModelGeometry
@@ -80,7 +81,6 @@ _LINE = re.compile(
     r"(?P<id>[0-9A-Fa-f]+)#(?P<body>[^ \t]*)(?:[ \t]+[TR])?[ \t]*"
 )
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
-_ROSBAGS_OFFSET = re.compile(r"at offset (\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,23 +309,14 @@ class _SlotSource:
 
 def decode_can_frame_msg(data: bytes | bytearray | memoryview, **where: Any) -> CanFrame:
     """CDR bytes of a ``can_msgs/msg/Frame`` → :class:`CanFrame` (``t_ns`` = header stamp)."""
-    buffer = memoryview(data).cast("B")
-    try:
-        msg: Any = typestore().deserialize_cdr(buffer, CAN_FRAME_MSGTYPE)
-    except Exception as exc:  # rosbags SerdeError and struct/Index/ValueError variants
-        found = _ROSBAGS_OFFSET.search(str(exc))
-        raise DecodeError(
-            f"not a valid CDR {CAN_FRAME_MSGTYPE} message ({len(buffer)} bytes): {exc}",
-            **where,
-            offset=int(found.group(1)) + 4 if found else 0,
-        ) from None
+    msg: Any = deserialize(as_buffer(data), CAN_FRAME_MSGTYPE, **where)
     dlc = int(msg.dlc)
     if dlc > _CLASSIC_MAX:
         raise DecodeError(f"can_msgs/msg/Frame dlc {dlc} is above 8", **where)
     ident = int(msg.id)
     if ident > (_EFF_MASK if msg.is_extended else _SFF_MASK):
         raise DecodeError(f"can_msgs/msg/Frame id 0x{ident:X} does not fit its id format", **where)
-    stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+    stamp = header_stamp_ns(msg.header, **where)
     return CanFrame(
         t_ns=stamp,
         channel=str(msg.header.frame_id),

@@ -23,13 +23,19 @@ chunk, so that a truncated file is an error rather than a half-grey picture.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from fusionrt.plugins.ros_decode import (
+    CDR_HEADER_BYTES,
+    as_buffer,
+    deserialize,
+    header_stamp_ns,
+    offset_in,
+)
 from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import DecodeError
 
@@ -59,8 +65,6 @@ RAW_ENCODINGS: dict[str, tuple[int, int | None]] = {
     "bayer_grbg8": (1, cv2.COLOR_BayerGB2RGB),
 }
 
-_CDR_HEADER_BYTES = 4
-_ROSBAGS_OFFSET = re.compile(r"at offset (\d+)")
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -114,30 +118,10 @@ def decode_image_record(
     )
 
 
-def _deserialize(buffer: memoryview, msgtype: str, **where: Any) -> Any:
-    try:
-        return typestore().deserialize_cdr(buffer, msgtype)
-    except Exception as exc:  # rosbags raises SerdeError and struct/Index/ValueError variants
-        found = _ROSBAGS_OFFSET.search(str(exc))
-        offset = int(found.group(1)) + _CDR_HEADER_BYTES if found else 0
-        raise DecodeError(
-            f"not a valid CDR {msgtype} message ({len(buffer)} bytes): {exc}",
-            **where,
-            offset=offset,
-        ) from exc
-
-
-def _stamp_of(header: Any) -> int | None:
-    stamp = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+def _stamp_of(header: Any, where: dict[str, Any]) -> int | None:
+    # A zero stamp means "not set": the camera then uses the record's stamp.
+    stamp = header_stamp_ns(header, **where)
     return stamp if stamp > 0 else None
-
-
-def _offset_in(view: np.ndarray, buffer: memoryview) -> int | None:
-    """Byte offset of ``view`` inside ``buffer`` when it is a view of it, else ``None``."""
-    base = np.frombuffer(buffer, np.uint8)
-    if view.size == 0 or base.size == 0 or not np.shares_memory(view, base):
-        return None
-    return int(view.__array_interface__["data"][0] - base.__array_interface__["data"][0])
 
 
 def decode_image_msg(data: bytes | bytearray | memoryview, **where: Any) -> DecodedImage:
@@ -145,18 +129,18 @@ def decode_image_msg(data: bytes | bytearray | memoryview, **where: Any) -> Deco
 
     ``rgb8`` pixels are a read-only view of ``data``; other encodings are converted once.
     """
-    buffer = memoryview(data).cast("B")  # rosbags slices it: a view, not a copy
-    msg = _deserialize(buffer, IMAGE_MSGTYPE, **where)
+    buffer = as_buffer(data)
+    msg = deserialize(buffer, IMAGE_MSGTYPE, **where)
     encoding = str(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     pixels: np.ndarray = msg.data
-    data_offset = _offset_in(pixels, buffer)
+    data_offset = offset_in(pixels, buffer)
     spec = RAW_ENCODINGS.get(encoding) or RAW_ENCODINGS.get(encoding.lower())
     if spec is None:
         raise DecodeError(
             f"Image encoding {encoding!r} is not supported (supported: {sorted(RAW_ENCODINGS)})",
             **where,
-            offset=_CDR_HEADER_BYTES,
+            offset=CDR_HEADER_BYTES,
         )
     channels, conversion = spec
     if height <= 0 or width <= 0:
@@ -193,7 +177,7 @@ def decode_image_msg(data: bytes | bytearray | memoryview, **where: Any) -> Deco
     return DecodedImage(
         pixels=rgb,
         encoding=encoding,
-        stamp_ns=_stamp_of(msg.header),
+        stamp_ns=_stamp_of(msg.header, where),
         frame_id=str(msg.header.frame_id),
         is_view=is_view,
     )
@@ -203,15 +187,15 @@ def decode_compressed_image_msg(
     data: bytes | bytearray | memoryview, *, reduction: int = 1, **where: Any
 ) -> DecodedImage:
     """Decode CDR bytes of a ``sensor_msgs/msg/CompressedImage`` (JPEG or PNG) to RGB uint8."""
-    buffer = memoryview(data).cast("B")
-    msg = _deserialize(buffer, COMPRESSED_IMAGE_MSGTYPE, **where)
+    buffer = as_buffer(data)
+    msg = deserialize(buffer, COMPRESSED_IMAGE_MSGTYPE, **where)
     payload: np.ndarray = msg.data
-    data_offset = _offset_in(payload, buffer) or 0
+    data_offset = offset_in(payload, buffer) or 0
     decoded = _decode_file_bytes(payload, reduction, data_offset, **where)
     return DecodedImage(
         pixels=decoded.pixels,
         encoding=decoded.encoding,
-        stamp_ns=_stamp_of(msg.header),
+        stamp_ns=_stamp_of(msg.header, where),
         frame_id=str(msg.header.frame_id),
         reduction=decoded.reduction,
     )

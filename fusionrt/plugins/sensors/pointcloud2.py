@@ -17,13 +17,13 @@ keyword context; they are named in the error.
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from fusionrt.plugins.ros_decode import as_buffer, deserialize, header_stamp_ns, offset_in
 from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import DecodeError
 
@@ -41,8 +41,6 @@ POINTFIELD_DTYPES: dict[int, str] = {
     8: "f8",  # FLOAT64
 }
 _DATATYPE_OF_CODE = {code: datatype for datatype, code in POINTFIELD_DTYPES.items()}
-_CDR_HEADER_BYTES = 4  # the encapsulation header before the CDR body
-_ROSBAGS_OFFSET = re.compile(r"at offset (\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,24 +106,10 @@ def decode_pointcloud2(data: bytes | bytearray | memoryview, **where: Any) -> Po
 
     ``where`` (``sensor``, ``topic``, ``path``, ``record_offset``) is context for errors.
     """
-    # rosbags slices its input: a memoryview slice is a view, a bytes slice would be a copy
-    try:
-        buffer = memoryview(data).cast("B")
-    except TypeError:  # a non-contiguous memoryview: one copy
-        buffer = memoryview(bytes(data))
-    try:
-        msg: Any = typestore().deserialize_cdr(buffer, MSGTYPE)
-    except Exception as exc:  # rosbags raises SerdeError, struct/Index/ValueError variants
-        found = _ROSBAGS_OFFSET.search(str(exc))
-        offset = int(found.group(1)) + _CDR_HEADER_BYTES if found else 0
-        raise DecodeError(
-            f"not a valid CDR PointCloud2 message ({len(buffer)} bytes): {exc}",
-            **where,
-            offset=offset,
-        ) from exc
-
+    buffer = as_buffer(data)
+    msg: Any = deserialize(buffer, MSGTYPE, **where)
     point_data: np.ndarray = msg.data
-    data_offset = _offset_in(point_data, buffer)
+    data_offset = offset_in(point_data, buffer)
     height, width = int(msg.height), int(msg.width)
     point_step, row_step = int(msg.point_step), int(msg.row_step)
     fields = [(f.name, int(f.offset), int(f.datatype), int(f.count)) for f in msg.fields]
@@ -155,10 +139,9 @@ def decode_pointcloud2(data: bytes | bytearray | memoryview, **where: Any) -> Po
     else:  # organized cloud with padded rows: one byte copy drops the row padding
         rows = point_data.reshape(height, row_step)[:, : width * point_step]
         points = np.frombuffer(np.ascontiguousarray(rows), dtype=dtype, count=count)
-    sec, nanosec = int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)
     return PointCloud2(
         points=points,
-        stamp_ns=sec * 1_000_000_000 + nanosec,
+        stamp_ns=header_stamp_ns(msg.header, **where),
         frame_id=str(msg.header.frame_id),
         height=height,
         width=width,
@@ -168,14 +151,6 @@ def decode_pointcloud2(data: bytes | bytearray | memoryview, **where: Any) -> Po
         is_dense=bool(msg.is_dense),
         data_offset=data_offset,
     )
-
-
-def _offset_in(view: np.ndarray, buffer: memoryview) -> int | None:
-    """Byte offset of ``view`` inside ``buffer`` when it is a view of it, else ``None``."""
-    base = np.frombuffer(buffer, np.uint8)
-    if view.size == 0 or not np.shares_memory(view, base):
-        return None
-    return int(view.__array_interface__["data"][0] - base.__array_interface__["data"][0])
 
 
 def _field_byte_order(dtype: np.dtype) -> str:

@@ -5,8 +5,10 @@
 * :class:`CollectorPolicy` — bounded latency: a reference sensor (or a fixed rate) opens frames,
   emitted when complete or at their deadline on the virtual clock.
 * :class:`LatestPolicy` — slow/continuous streams held or interpolated at the frame stamp.
-* :class:`Synchronizer` — time offsets, per-stream guards (duplicate, backward, reset), virtual
-  clock, staleness, drop reports, :class:`~fusionrt.runtime.messages.Frame` building.
+* :class:`Synchronizer` — time offsets, per-stream guards, virtual clock, staleness, drop
+  reports, :class:`~fusionrt.runtime.messages.Frame` building.
+* :class:`StampGuard` — the stamp rules: implausible stamps dropped per message, a jump every
+  stream makes (:class:`TimelineJump`) resets the timeline.
 * :func:`compensate_points`, :func:`poses_from_speed_yaw_rate` — ego-motion compensation.
 
 Stamps are ``int`` nanoseconds on the common clock; nothing here reads the wall clock.
@@ -29,7 +31,12 @@ from fusionrt.runtime.sync.drops import (
 )
 from fusionrt.runtime.sync.ego_motion import compensate_points, poses_from_speed_yaw_rate
 from fusionrt.runtime.sync.latest import LatestPolicy, LatestSample, LatestSpec, interpolate_value
-from fusionrt.runtime.sync.synchronizer import UNKNOWN_SENSOR, Synchronizer
+from fusionrt.runtime.sync.stamps import HeldMessage, StampGuard, TimelineJump, Verdict
+from fusionrt.runtime.sync.synchronizer import (
+    UNKNOWN_SENSOR,
+    Synchronizer,
+    TimelineResetCallback,
+)
 
 __all__ = [
     "DEFAULT_MAX_INTERVAL_NS",
@@ -41,14 +48,19 @@ __all__ = [
     "DropCounters",
     "DropReason",
     "DroppedMessage",
+    "HeldMessage",
     "LatestPolicy",
     "LatestSample",
     "LatestSpec",
     "MissingReason",
     "StaleCallback",
     "StaleDetector",
+    "StampGuard",
     "SyncConfigError",
     "Synchronizer",
+    "TimelineJump",
+    "TimelineResetCallback",
+    "Verdict",
     "compensate_points",
     "interpolate_value",
     "make_duration_scaler",

@@ -277,9 +277,11 @@ class CollectorPolicy:
         phase = self.phase_ns
         nxt = self._next_tick
         if nxt is None:
-            # First tick whose window can hold the first message.
+            # First tick whose window can hold the first message, and after 0: no frame is
+            # stamped at or before 1970, whatever the phase and the first stamps.
             start = now - self._max_tolerance
             nxt = phase + -((phase - start) // period) * period
+            nxt = max(nxt, phase + (-phase // period + 1) * period)
         if nxt > now:
             self._next_tick = nxt
             return

@@ -45,9 +45,15 @@ class DropReason:
         Same stamp as the previous message of the same stream.
     ``STAMP_BACKWARDS``
         Stamp earlier than the previous message of the same stream (out of order), by less than
-        the reset threshold.
+        the jump threshold.
+    ``IMPLAUSIBLE_STAMP``
+        A stamp the timeline cannot hold: ``<= 0``, far before its stream's previous stamp or far
+        from the clock, and not followed by the other streams (see
+        :mod:`~fusionrt.runtime.sync.stamps`); or an impossible header stamp (nanoseconds
+        ``>= 10**9``), reported by the frame assembler.
     ``RESET``
-        Buffered when the synchroniser reset on a large backward jump (a bag looping).
+        Buffered when the synchroniser ended its timeline on a jump every stream made (a bag
+        looping).
     ``END_OF_INPUT``
         Still buffered, and unusable, when ``flush()`` ended the input.
     ``UNKNOWN_SENSOR``
@@ -61,6 +67,7 @@ class DropReason:
     OUTSIDE_INTERVAL = "outside_interval"
     DUPLICATE_STAMP = "duplicate_stamp"
     STAMP_BACKWARDS = "stamp_backwards"
+    IMPLAUSIBLE_STAMP = "implausible_stamp"
     RESET = "reset"
     END_OF_INPUT = "end_of_input"
     UNKNOWN_SENSOR = "unknown_sensor"
@@ -73,6 +80,7 @@ class DropReason:
         OUTSIDE_INTERVAL,
         DUPLICATE_STAMP,
         STAMP_BACKWARDS,
+        IMPLAUSIBLE_STAMP,
         RESET,
         END_OF_INPUT,
         UNKNOWN_SENSOR,

@@ -6,13 +6,17 @@
 1. puts the stamp on the common clock: ``stamp_ns + time_offsets_ns[sensor]`` (the rig's
    ``SensorCalibration.time_offset_ns``, "added to the sensor's own stamps"); the frame holds a
    copy with the corrected stamp, the input message is never mutated;
-2. guards the stream: a stamp equal to the sensor's previous one is dropped
-   (``duplicate_stamp``), an earlier one is dropped (``stamp_backwards``), unless it is earlier
-   by ``reset_backward_ns`` or more (a bag looping, a replay restarting): then the whole
-   synchroniser ends its timeline as :meth:`Synchronizer.flush` would (frames that can still be
-   formed are emitted, buffered messages are reported as ``reset``) and starts afresh with this
-   message;
-3. advances the virtual clock (the largest stamp seen) and reports sensors silent for longer
+2. guards the stream (:class:`~fusionrt.runtime.sync.stamps.StampGuard`): a stamp ``<= 0``
+   is dropped (``implausible_stamp``); one far from its stream's recent stamps or from the
+   clock is held until the stream's next messages show whether it lied (then it is dropped,
+   ``implausible_stamp``) or every active stream jumped (a bag looping, a recording paused):
+   then the whole synchroniser ends its timeline as :meth:`Synchronizer.flush` would (frames
+   that can still be formed are emitted, buffered messages are reported as ``reset``), reports
+   the jump once through ``on_timeline_reset`` and replays the held messages into the new
+   timeline. A stamp equal to the stream's previous one is dropped (``duplicate_stamp``), one
+   slightly earlier (``stamp_backwards``). The first timeline starts once a few primary
+   messages agree (held until then, then replayed), so a lying first stamp cannot define it;
+3. advances the virtual clock (the largest accepted stamp) and reports sensors silent for longer
    than their expected period × ``stale_factor`` through ``on_stale(sensor, last_stamp_ns,
    now_ns)``;
 4. routes the message to the primary policy (:class:`ApproximateTimePolicy` or
@@ -28,7 +32,7 @@ input gives bit-identical frames at any replay speed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from fusionrt.runtime.messages import Frame, SensorMessage
@@ -43,13 +47,18 @@ from fusionrt.runtime.sync.drops import (
     StaleDetector,
 )
 from fusionrt.runtime.sync.latest import LatestPolicy, LatestSpec
+from fusionrt.runtime.sync.stamps import StampGuard, TimelineJump, Verdict
 
-__all__ = ["Synchronizer"]
+__all__ = ["Synchronizer", "TimelineResetCallback"]
 
 _APPROXIMATE, _COLLECTOR, _LATEST = 0, 1, 2
+_ACCEPT = Verdict.ACCEPT
 
 #: Drop reason of a message whose sensor the synchroniser does not know.
 UNKNOWN_SENSOR = DropReason.UNKNOWN_SENSOR
+
+#: ``on_timeline_reset(jump)``: called once per confirmed timeline jump.
+TimelineResetCallback = Callable[[TimelineJump], None]
 
 
 class Synchronizer:
@@ -78,7 +87,11 @@ class Synchronizer:
         on_stale: StaleCallback | None = None,
         expected_periods_ns: Mapping[str, int] | None = None,
         stale_factor: float = 3.0,
-        reset_backward_ns: int | None = 1_000_000_000,
+        on_timeline_reset: TimelineResetCallback | None = None,
+        jump_backward_ns: int = 1_000_000_000,
+        jump_forward_ns: int = 5_000_000_000,
+        confirm_messages: int = 3,
+        max_held: int = 128,
     ) -> None:
         self.policy = policy
         self._approx: ApproximateTimePolicy | None = None
@@ -139,9 +152,27 @@ class Synchronizer:
         self.time_offsets_ns: dict[str, int] = {
             name: as_stamp(offsets.get(name, 0), "time_offsets_ns") for name in self.sensors
         }
-        if reset_backward_ns is not None and reset_backward_ns <= 0:
-            raise SyncConfigError(f"reset_backward_ns must be > 0, got {reset_backward_ns}")
-        self.reset_backward_ns = reset_backward_ns
+        for name, value in (
+            ("jump_backward_ns", jump_backward_ns),
+            ("jump_forward_ns", jump_forward_ns),
+            ("confirm_messages", confirm_messages),
+            ("max_held", max_held),
+        ):
+            if as_stamp(value, name) <= 0:
+                raise SyncConfigError(f"{name} must be > 0, got {value}")
+        if max_held < confirm_messages:
+            raise SyncConfigError(
+                f"max_held ({max_held}) must be >= confirm_messages ({confirm_messages})"
+            )
+        self.guard = StampGuard(
+            primary,
+            self._report,
+            jump_backward_ns=jump_backward_ns,
+            jump_forward_ns=jump_forward_ns,
+            confirm_messages=confirm_messages,
+            max_held=max_held,
+        )
+        self.on_timeline_reset = on_timeline_reset
         periods = dict(expected_periods_ns or {})
         unknown = set(periods) - set(self.sensors)
         if unknown:
@@ -152,10 +183,10 @@ class Synchronizer:
         self._own_counters = DropCounters()  # the synchroniser's own drops (guards, routes)
         self.messages_in = 0
         self.frames_out = 0
-        self.resets = 0
+        self.resets = 0  # timeline resets (confirmed jumps)
+        self.last_reset: TimelineJump | None = None
         self._seq = 0
         self._now: int | None = None
-        self._last_stamp: dict[str, int] = {}
         self._on_drop: DropCallback | None = None
         self.on_drop = on_drop
 
@@ -270,7 +301,7 @@ class Synchronizer:
 
     @property
     def now_ns(self) -> int | None:
-        """The virtual clock: the largest corrected stamp seen since the last reset."""
+        """The virtual clock: the largest accepted stamp (common clock) since the last reset."""
         return self._now
 
     def push(self, message: SensorMessage) -> list[Frame]:
@@ -289,29 +320,51 @@ class Synchronizer:
                 sensor, stamp, UNKNOWN_SENSOR, f"sensor {sensor!r} is not one of {self.sensors!r}"
             )
             return []
+        return self._guarded(sensor, stamp, message, route)
+
+    def advance(self, now_ns: int) -> list[Frame]:
+        """Move the virtual clock to ``now_ns`` without a message (a source's heartbeat).
+
+        Emits the collector frames whose deadline it reaches and reports stale sensors; the
+        ApproximateTime policy has no deadlines and emits nothing here.
+        """
+        now_ns = as_stamp(now_ns, "now_ns")
         frames: list[Frame] = []
-        last = self._last_stamp.get(sensor)
-        if last is not None and stamp <= last:
-            if stamp == last:
-                self._report(
-                    sensor,
-                    stamp,
-                    DropReason.DUPLICATE_STAMP,
-                    f"same stamp as the previous {sensor!r} message",
-                )
-                return []
-            if self.reset_backward_ns is None or last - stamp < self.reset_backward_ns:
-                self._report(
-                    sensor,
-                    stamp,
-                    DropReason.STAMP_BACKWARDS,
-                    f"stamp {stamp} is {last - stamp} ns before the previous {sensor!r} message",
-                )
-                return []
-            frames = self._end_timeline(DropReason.RESET)
-            self.resets += 1
-        self._last_stamp[sensor] = stamp
-        if offset:
+        if self._now is not None and now_ns <= self._now:
+            return frames
+        self._now = now_ns
+        if self.stale.limits_ns:
+            self.stale.check(now_ns)
+        if self._collector is not None:
+            for collected in self._collector.advance(now_ns):
+                frames.append(self._frame_from_collected(collected))
+        return frames
+
+    def flush(self) -> list[Frame]:
+        """End the input: emit the frames that can still be formed, report the rest
+        (``end_of_input``; held stamps: ``implausible_stamp``), and start afresh (clock, stream
+        guards and staleness reset)."""
+        start = self.guard.settle()  # a short input that never started its timeline
+        frames = self._jump(start) if start is not None else []
+        self.guard.drop_held("; the input ended while it was held")
+        return frames + self._end_timeline(DropReason.END_OF_INPUT, restart=False)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _report(self, sensor: str, stamp: int | None, reason: str, detail: str) -> None:
+        self._own_counters.add(sensor, reason)
+        if self._on_drop is not None:
+            self._on_drop(sensor, stamp, reason, detail)
+
+    def _guarded(
+        self, sensor: str, stamp: int, message: SensorMessage, route: tuple[int, int]
+    ) -> list[Frame]:
+        """``message`` (``stamp`` on the common clock) through the stamp guard; once accepted:
+        the clock, staleness, then its policy."""
+        verdict = self.guard.check(sensor, stamp, message, self._now)
+        if verdict is not _ACCEPT:
+            return self._jump(verdict) if isinstance(verdict, TimelineJump) else []
+        if stamp != message.stamp_ns:  # on the common clock: a copy, the input is not mutated
             message = SensorMessage(
                 sensor,
                 stamp,
@@ -321,6 +374,7 @@ class Synchronizer:
                 message.topic,
                 message.meta,
             )
+        frames: list[Frame] = []
         now = self._now
         advanced = now is None or stamp > now
         if advanced:
@@ -347,37 +401,22 @@ class Synchronizer:
                     frames.append(self._frame_from_collected(collected))
         return frames
 
-    def advance(self, now_ns: int) -> list[Frame]:
-        """Move the virtual clock to ``now_ns`` without a message (a source's heartbeat).
-
-        Emits the collector frames whose deadline it reaches and reports stale sensors; the
-        ApproximateTime policy has no deadlines and emits nothing here.
-        """
-        now_ns = as_stamp(now_ns, "now_ns")
+    def _jump(self, jump: TimelineJump) -> list[Frame]:
+        """Start a timeline with the held messages of ``jump``; first end the running one (and
+        report the jump once) if there is one."""
         frames: list[Frame] = []
-        if self._now is not None and now_ns <= self._now:
-            return frames
-        self._now = now_ns
-        if self.stale.limits_ns:
-            self.stale.check(now_ns)
-        if self._collector is not None:
-            for collected in self._collector.advance(now_ns):
-                frames.append(self._frame_from_collected(collected))
+        if jump.from_ns is not None:
+            frames = self._end_timeline(DropReason.RESET, restart=True)
+            self.resets += 1
+            self.last_reset = jump
+            if self.on_timeline_reset is not None:
+                self.on_timeline_reset(jump)
+        for held in jump.messages:
+            route = self._routes[held.sensor]
+            frames += self._guarded(held.sensor, held.stamp_ns, held.item, route)
         return frames
 
-    def flush(self) -> list[Frame]:
-        """End the input: emit the frames that can still be formed, report the rest
-        (``end_of_input``), and start afresh (clock, stream guards and staleness reset)."""
-        return self._end_timeline(DropReason.END_OF_INPUT)
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _report(self, sensor: str, stamp: int | None, reason: str, detail: str) -> None:
-        self._own_counters.add(sensor, reason)
-        if self._on_drop is not None:
-            self._on_drop(sensor, stamp, reason, detail)
-
-    def _end_timeline(self, reason: str) -> list[Frame]:
+    def _end_timeline(self, reason: str, *, restart: bool) -> list[Frame]:
         frames: list[Frame] = []
         if self._approx is not None:
             for items in self._approx.flush(reason):
@@ -388,7 +427,7 @@ class Synchronizer:
         if self.latest is not None:
             self.latest.flush(reason)
         self._now = None
-        self._last_stamp.clear()
+        self.guard.end(restart=restart)
         self.stale.reset()
         return frames
 

@@ -1,8 +1,13 @@
-"""Replay modes: fast (no sleeping), real time paced by stamps, step; the progress bar."""
+"""Replay modes: fast (no sleeping), real time paced by stamps (gaps bounded, stop at once),
+step; the progress bar."""
 
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -12,6 +17,7 @@ from bag_helpers import drive, write_bag
 
 from fusionrt import RawRecord
 from fusionrt.plugins.sources import RecordedSource, Replay, ReplayMode, RosbagSource, TopicInfo
+from fusionrt.plugins.sources.replay import ReplayGap
 from fusionrt.runtime.errors import ConfigError
 
 START_NS = 1_000_000_000_000
@@ -168,6 +174,8 @@ def test_bad_options() -> None:
         Replay(SyntheticDrive(), rate=float("nan"))
     with pytest.raises(ConfigError, match="unknown replay mode"):
         Replay(SyntheticDrive(), "slow-motion")
+    with pytest.raises(ConfigError, match="max_gap_s must be > 0"):
+        Replay(SyntheticDrive(), "realtime", max_gap_s=0)
 
 
 def test_a_plain_source_replays_too() -> None:
@@ -185,3 +193,135 @@ def test_a_plain_source_replays_too() -> None:
     assert [r.stamp_ns for r in replay] == [1, 2]
     with pytest.raises(ConfigError, match="cannot seek"):
         replay.seek(0)
+
+
+# -- gaps in the recording and stopping --------------------------------------------------------
+
+HOUR_NS = 3600 * 1_000_000_000
+
+
+class GappyDrive(SyntheticDrive):
+    """The 1 s synthetic drive, then the same again an hour later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        later = [RawRecord(r.topic, r.stamp_ns + HOUR_NS, r.data) for r in self.records_list]
+        self.records_list += later
+
+
+def test_realtime_sleeps_at_most_max_gap_per_gap_and_reports_it_once() -> None:
+    source, clock, gaps = GappyDrive(), FakeClock(), []
+    replay = Replay(
+        source,
+        "realtime",
+        rate=2.0,
+        max_gap_s=3.0,
+        on_gap=gaps.append,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=False,
+    )
+    out = list(replay)
+    assert out == source.records_list  # nothing skipped but the waiting
+    (gap,) = gaps
+    assert (gap.before_ns, gap.after_ns) == (START_NS + 10**9, START_NS + HOUR_NS)
+    assert gap.gap_s == pytest.approx(3599.0)
+    assert gap.skipped_s == pytest.approx(3599.0 / 2 - 3.0)  # at twice the speed
+    assert "skipped 1796.500 s of a 3599.000 s gap" in gap.describe()
+    assert max(clock.sleeps) == pytest.approx(3.0)
+    # Both seconds of recording are paced as before, the gap costs 3 s.
+    assert sum(clock.sleeps) == pytest.approx(0.5 + 3.0 + 0.5)
+    stats = replay.stats
+    assert stats.gaps == 1 and stats.skipped_s == pytest.approx(1796.5)
+
+
+def test_max_gap_none_keeps_the_recording_time() -> None:
+    clock = FakeClock()
+    replay = Replay(
+        GappyDrive(), "realtime", max_gap_s=None, clock=clock, sleep=clock.sleep, progress=False
+    )
+    list(replay)
+    assert sum(clock.sleeps) == pytest.approx(3601.0) and replay.stats.gaps == 0
+
+
+def _gappy_bag(tmp_path: Path) -> Path:
+    start = 1_700_000_000_000_000_000
+    return write_bag(tmp_path / "bag", drive(0.2, start) + drive(0.2, start + HOUR_NS), "mcap")
+
+
+def _iterate_in_thread(replay: Replay) -> tuple[list[RawRecord], threading.Thread]:
+    released: list[RawRecord] = []
+    thread = threading.Thread(target=lambda: released.extend(replay), daemon=True)
+    thread.start()
+    return released, thread
+
+
+def test_an_hour_gap_in_a_real_bag_is_skipped_promptly_and_reported(tmp_path: Path) -> None:
+    gaps: list[ReplayGap] = []
+    with RosbagSource(_gappy_bag(tmp_path)) as source:
+        # (the helper's drive has log lines up to 0.75 s, 0.25 s apart: no gap at 0.5 s)
+        replay = Replay(source, "realtime", max_gap_s=0.5, on_gap=gaps.append, progress=False)
+        released, thread = _iterate_in_thread(replay)
+        thread.join(timeout=60)  # generous: an unbounded sleep would take an hour
+        assert not thread.is_alive()
+    assert len(released) == 2 * len(drive(0.2))
+    (gap,) = gaps
+    start = 1_700_000_000_000_000_000
+    assert (gap.before_ns, gap.after_ns) == (start + 750_000_017, start + HOUR_NS)  # last log
+    assert gap.skipped_s == pytest.approx(gap.gap_s - 0.5, abs=0.05)
+    assert replay.stats.gaps == 1
+
+
+def test_stop_ends_a_sleep_at_once(tmp_path: Path) -> None:
+    first_part = len(drive(0.2))
+    with RosbagSource(_gappy_bag(tmp_path)) as source:
+        replay = Replay(source, "realtime", max_gap_s=None, progress=False)
+        released, thread = _iterate_in_thread(replay)
+        deadline = time.monotonic() + 30
+        while len(released) < first_part and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # now in the hour-long sleep
+        replay.stop()
+        thread.join(timeout=10)  # generous; stop() wakes the sleep at once
+        assert not thread.is_alive()
+    assert len(released) == first_part  # the record after the gap was not released
+    assert list(replay) == []
+
+
+CHILD = """
+import signal, sys
+from fusionrt.plugins.sources import Replay, RosbagSource
+
+with RosbagSource(sys.argv[1]) as source:
+    replay = Replay(source, "realtime", max_gap_s=None, progress=False)
+    signal.signal(signal.SIGINT, lambda signum, frame: replay.stop())
+    count = 0
+    for record in replay:
+        count += 1
+        print(count, flush=True)
+    print("stopped", count, flush=True)
+"""
+
+
+def test_the_first_sigint_stops_a_replay_sleeping_through_a_gap(tmp_path: Path) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    first_part = len(drive(0.2))
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(_gappy_bag(tmp_path))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.strip() == str(first_part):
+                break
+        time.sleep(0.2)  # in the hour-long sleep
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)  # one signal, generous timeout
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert out.strip().splitlines()[-1] == f"stopped {first_part}"

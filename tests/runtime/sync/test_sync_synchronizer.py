@@ -24,6 +24,7 @@ from fusionrt.runtime.sync import (
 )
 
 MS = 1_000_000
+S = 1_000_000_000
 
 
 class Drops:
@@ -100,40 +101,40 @@ def test_duplicate_and_backward_stamps_are_dropped_with_a_reason() -> None:
     assert [f.stamp_ns for f in frames] == [100 * MS]
 
 
-def test_large_backward_jump_resets_like_a_looping_bag() -> None:
-    drops = Drops()
+def test_a_looping_bag_resets_once_and_replays_the_second_pass_identically() -> None:
+    drops, resets = Drops(), []
     sync = Synchronizer.approximate_time(
-        ["lidar", "cam"], on_drop=drops, reset_backward_ns=500 * MS
+        ["lidar", "cam"], on_drop=drops, on_timeline_reset=resets.append
     )
     one_pass = drive({"lidar": 10, "cam": 30}, seconds=2.0)
-    frames_first = [f for m in one_pass for f in sync.push(m)]
-    # The reset ends the first pass as a flush would (emitting what can still be formed)
-    # before the first message of the second pass is processed.
-    frames_first += sync.push(one_pass[0])
-    assert sync.resets == 1
-    frames_second = [f for m in one_pass[1:] for f in sync.push(m)] + sync.flush()
-    assert DropReason.STAMP_BACKWARDS not in {r for _, r in drops.reasons()}
-    assert [f.stamp_ns for f in frames_first] == [f.stamp_ns for f in frames_second]
-    assert len(frames_first) == 20
-    assert [f.seq for f in frames_first + frames_second] == list(range(1, 41))
+    frames = [f for m in one_pass + one_pass for f in sync.push(m)] + sync.flush()
+    assert sync.resets == 1 and len(resets) == 1
+    (jump,) = resets
+    # Each stream's first stamp of the second pass minus its last of the first.
+    assert -2.0e9 < jump.jump_ns < -1.9e9 and jump.sensors == ("cam", "lidar")
+    assert 0 <= jump.to_ns - one_pass[0].stamp_ns < 50 * MS
+    # No message of the second pass is lost to the jump: its first messages were held while
+    # the jump was unproven, then replayed into the new timeline.
+    reasons = {r for _, r in drops.reasons()}
+    assert DropReason.STAMP_BACKWARDS not in reasons
+    assert DropReason.IMPLAUSIBLE_STAMP not in reasons
+    first, second = frames[:20], frames[20:]
+    assert [f.stamp_ns for f in first] == [f.stamp_ns for f in second]
+    assert len(second) == 20
+    assert [f.seq for f in frames] == list(range(1, 41))
 
 
-def test_reset_reports_buffered_messages_as_reset() -> None:
+def test_the_reset_reports_messages_buffered_in_the_old_timeline_as_reset() -> None:
     drops = Drops()
-    sync = Synchronizer.approximate_time(["a", "b"], on_drop=drops, reset_backward_ns=10)
-    sync.push(msg("a", 1000))
-    sync.push(msg("a", 2000))
-    sync.push(msg("a", 5))  # jump back by 1995 >= 10 ns
+    sync = Synchronizer.approximate_time(["a", "b"], on_drop=drops, confirm_messages=2)
+    sync.push(msg("a", 10 * S))
+    sync.push(msg("a", 11 * S))
+    sync.push(msg("a", 100))  # held: 11 s back
+    assert drops.calls == [] and sync.guard.held == 1
+    sync.push(msg("a", 200))  # two that follow each other, and "a" is the only active stream
     assert drops.reasons() == [("a", DropReason.RESET), ("a", DropReason.RESET)]
-    assert sync.now_ns == 5
-
-
-def test_reset_disabled_means_backwards() -> None:
-    drops = Drops()
-    sync = Synchronizer.approximate_time(["a", "b"], on_drop=drops, reset_backward_ns=None)
-    sync.push(msg("a", 10**12))
-    sync.push(msg("a", 1))
-    assert drops.reasons() == [("a", DropReason.STAMP_BACKWARDS)]
+    assert [c[1] for c in drops.calls] == [10 * S, 11 * S]
+    assert sync.resets == 1 and sync.now_ns == 200 and sync.guard.held == 0
 
 
 def test_unknown_sensor_is_reported_not_raised() -> None:
@@ -146,7 +147,7 @@ def test_unknown_sensor_is_reported_not_raised() -> None:
 def test_policy_drops_reach_the_callback_with_sensor_names() -> None:
     drops = Drops()
     sync = Synchronizer.approximate_time(["a", "b"], on_drop=drops)
-    for m in [msg("a", 0), msg("b", 1), msg("a", 2), msg("a", 3), msg("b", 5), msg("a", 6)]:
+    for m in [msg("a", 1), msg("b", 1), msg("a", 2), msg("a", 3), msg("b", 5), msg("a", 6)]:
         sync.push(m)
     assert drops.reasons() == [("a", DropReason.SUPERSEDED), ("a", DropReason.SUPERSEDED)]
     assert [c[1] for c in drops.calls] == [2, 3]
@@ -161,14 +162,14 @@ def test_stale_sensor_reported_once_per_silence() -> None:
         on_stale=lambda *a: stale.append(a),
     )
     for k in range(10):
-        sync.push(msg("lidar", k * 100 * MS))
+        sync.push(msg("lidar", S + k * 100 * MS))
         if k < 3:
-            sync.push(msg("radar", k * 100 * MS + 1))
-    assert stale == [("radar", 200 * MS + 1, 400 * MS)]  # silent > 150 ms at 400 ms
-    sync.push(msg("radar", 950 * MS))
-    sync.push(msg("lidar", 1000 * MS))
-    sync.advance(1200 * MS)
-    assert stale[1:] == [("radar", 950 * MS, 1200 * MS)]
+            sync.push(msg("radar", S + k * 100 * MS + 1))
+    assert stale == [("radar", S + 200 * MS + 1, S + 400 * MS)]  # silent > 150 ms at 400 ms
+    sync.push(msg("radar", S + 950 * MS))
+    sync.push(msg("lidar", S + 1000 * MS))
+    sync.advance(S + 1200 * MS)
+    assert stale[1:] == [("radar", S + 950 * MS, S + 1200 * MS)]
 
 
 def test_never_seen_sensor_is_stale_with_none() -> None:
@@ -180,7 +181,8 @@ def test_never_seen_sensor_is_stale_with_none() -> None:
         on_stale=lambda *a: stale.append(a),
     )
     sync.push(msg("a", 100))
-    sync.push(msg("a", 121))
+    sync.push(msg("a", 110))
+    sync.push(msg("a", 121))  # the timeline starts with 3 messages: the watch starts at 100
     assert stale == [("b", None, 121)]
 
 
@@ -221,10 +223,10 @@ def test_callbacks_match_the_observer_hooks() -> None:
             sensor=sensor, last_stamp_ns=last_stamp_ns, now_ns=now_ns
         ),
     )
-    sync.push(msg("a", 0))
-    sync.push(msg("a", 0))
-    sync.push(msg("a", 100))
-    assert seen == [("fault", "a", 0, DropReason.DUPLICATE_STAMP), ("stale", "b", None, 100)]
+    sync.push(msg("a", 1))
+    sync.push(msg("a", 1))
+    sync.push(msg("a", 101))
+    assert seen == [("fault", "a", 1, DropReason.DUPLICATE_STAMP), ("stale", "b", None, 101)]
 
 
 def test_collector_with_latest_can_interpolated_at_frame_stamps() -> None:
@@ -253,7 +255,7 @@ def test_collector_with_latest_can_interpolated_at_frame_stamps() -> None:
 
 def test_latest_sensor_missing_is_marked() -> None:
     sync = Synchronizer.approximate_time(["a", "b"], latest={"log": LatestSpec(max_age_ns=10)})
-    sync.push(msg("log", 0))
+    sync.push(msg("log", 1))
     frames = sync.push(msg("a", 100)) + sync.push(msg("b", 100))
     assert frames[0].missing == {"log": MissingReason.TOO_OLD}
     assert frames[0].messages["log"] is None
@@ -367,7 +369,7 @@ def test_every_message_in_a_frame_or_reported_once(
 
 def test_counters_without_a_callback_and_a_callback_set_later() -> None:
     sync = Synchronizer.approximate_time(["a", "b"])
-    for m in [msg("a", 0), msg("b", 1), msg("a", 2), msg("a", 3), msg("b", 5), msg("a", 3)]:
+    for m in [msg("a", 1), msg("b", 1), msg("a", 2), msg("a", 3), msg("b", 5), msg("a", 3)]:
         sync.push(m)
     assert sync.counters.as_dict() == {"a": {"duplicate_stamp": 1, "superseded": 1}}
     drops = Drops()
