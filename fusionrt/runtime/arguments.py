@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["positive_int", "positive_number"]
+__all__ = ["max_gap", "positive_int", "positive_number"]
 
 
 def positive_int(text: str) -> int:
@@ -34,3 +34,10 @@ def positive_number(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
+
+
+def max_gap(text: str) -> float | None:
+    """Seconds > 0, or ``none`` (no limit): the longest sleep through one recording gap."""
+    if text.strip().lower() == "none":
+        return None
+    return positive_number(text)

@@ -91,10 +91,12 @@ from fusionrt.runtime.messages import CLASS_NAMES, Detections, Frame, RawRecord
 from fusionrt.runtime.metrics import LatencyRecorder
 from fusionrt.runtime.process_stats import peak_rss_mb, process_start_time
 from fusionrt.runtime.registry import Registry
+from fusionrt.runtime.replay import Replay, ReplayGap
 from fusionrt.runtime.sensor import Sensor
 from fusionrt.runtime.signals import StopSignals
 from fusionrt.runtime.sink_fanout import SinkFanout, sink_error
 from fusionrt.runtime.sync.clock import WallClock
+from fusionrt.runtime.sync.stamps import TimelineJump
 from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
 
@@ -132,6 +134,8 @@ class RunOptions:
     ends a live run after that long (``fusionrt serve --duration``). ``require_data`` makes a
     replay that reads no message of the sensors' topics a :class:`SourceError` (the fleet turns
     it off for one chunk of a drive, which a gap in the recording may leave empty).
+    ``max_gap_s``: in real-time mode, the most the replay sleeps through one gap in the
+    recording (the rest is skipped and reported; ``None``: sleep through it all).
     """
 
     backend: str | None = None
@@ -145,6 +149,7 @@ class RunOptions:
     keep_results: bool = False
     duration_s: float | None = None
     require_data: bool = True
+    max_gap_s: float | None = 5.0
 
 
 @dataclass
@@ -197,6 +202,9 @@ class RunResult:
     signal: int | None = None
     error: str | None = None
     source_damage: int = 0
+    timeline_resets: int = 0
+    replay_gaps: int = 0
+    replay_skipped_s: float = 0.0
 
 
 @dataclass
@@ -267,6 +275,7 @@ class Pipeline:
         self.source = front.source
         self.rig = front.rig
         self.assembler = front.assembler
+        self.assembler.synchronizer.on_timeline_reset = self._timeline_reset
         #: a live run (``drive`` None): records arrive in an inbox, deadlines on the wall clock
         self.live = isinstance(self.source, LiveSource)
         self._realtime = options.realtime or self.live
@@ -527,10 +536,23 @@ class Pipeline:
     # -- ingest (a daemon thread; the supervisor may hand the source to a fresh one) -------
 
     def _records(self) -> Iterator[RawRecord]:
-        from fusionrt.plugins.sources.replay import Replay  # noqa: PLC0415
-
         mode = "realtime" if self.options.realtime else "fast"
-        return Replay(self.source, mode, rate=self.options.rate, progress=self.options.progress)
+        return Replay(
+            self.source,
+            mode,
+            rate=self.options.rate,
+            max_gap_s=self.options.max_gap_s,
+            on_gap=self._gap,
+            stop_event=self._stop,  # the first signal wakes a replay sleeping through a gap
+            progress=self.options.progress,
+        )
+
+    def _gap(self, gap: ReplayGap) -> None:
+        logger.warning("%s", gap.describe())
+
+    def _timeline_reset(self, jump: TimelineJump) -> None:
+        if jump.from_ns is not None:  # the first timeline of the input is no reset
+            logger.warning("%s", jump.describe())
 
     def _owns_source(self, generation: int) -> bool:
         return self._generation == generation and not self._stop.is_set()
@@ -1098,4 +1120,7 @@ class Pipeline:
             signal=signum,
             error=None if error is None else f"{type(error).__name__}: {error}",
             source_damage=self._source_damage,
+            timeline_resets=self.assembler.synchronizer.resets,
+            replay_gaps=getattr(stats, "gaps", 0),
+            replay_skipped_s=getattr(stats, "skipped_s", 0.0),
         )

@@ -8,13 +8,17 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "map": {"overall": .., "car": .., "pedestrian": .., "cyclist": ..},
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
-     "signal": null, "error": null, "records": 4021, "source_damage": 0}
+     "signal": null, "error": null, "records": 4021, "source_damage": 0,
+     "timeline_resets": 0, "replay_gaps": 0, "replay_skipped_s": 0.0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
 ``records`` counts the records of the sensors' topics read from the drive; ``source_damage``
 counts the source's reports that lost messages of the recording (a damaged file: what was lost
-is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3).
+is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeline_resets``
+counts the jumps every stream made at once (a bag looping), each logged with its size;
+``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
+sleep through (``--max-gap``).
 
 ``map`` values are ``null`` when the drive has no ground truth or no evaluator is installed
 (``map_note`` says which). ``realtime_factor`` is seconds of drive replayed per second of wall
@@ -75,6 +79,9 @@ def build_report(
         "error": result.error,
         "records": result.records,
         "source_damage": result.source_damage,
+        "timeline_resets": result.timeline_resets,
+        "replay_gaps": result.replay_gaps,
+        "replay_skipped_s": round(result.replay_skipped_s, 3),
     }
 
 

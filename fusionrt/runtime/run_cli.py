@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fusionrt.runtime.arguments import positive_int, positive_number
+from fusionrt.runtime.arguments import max_gap, positive_int, positive_number
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError, SinkError
 from fusionrt.runtime.messages import CLASS_NAMES
@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         backend=args.backend,
         realtime=args.realtime,
         rate=args.rate,
+        max_gap_s=args.max_gap,
         max_frames=args.max_frames,
         workers=args.workers,
         infer_workers=args.infer_workers,
@@ -215,6 +216,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--rate", type=positive_number, default=1.0, help="real-time rate (2 = twice as fast)"
+    )
+    run.add_argument(
+        "--max-gap",
+        type=max_gap,
+        default=5.0,
+        metavar="SECONDS",
+        help="--realtime: sleep at most this long through one gap in the recording, skip the "
+        "rest and report it (default 5; 'none': sleep through every gap)",
     )
     run.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
     run.add_argument(

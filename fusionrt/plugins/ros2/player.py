@@ -3,7 +3,7 @@
 :class:`Player` takes the records of a recorded source (the rosbag source: the recorded CDR
 bytes as they are, so header stamps are unchanged) and publishes each on its topic from a node
 with a publisher token per topic. Records are released at their recorded log times scaled by
-``rate`` (:class:`~fusionrt.plugins.sources.replay.Replay` in real-time mode); each sample's
+``rate`` (:class:`~fusionrt.runtime.replay.Replay` in real-time mode); each sample's
 attachment carries the wall clock at publishing, as rmw_zenoh's does. With ``loop`` the drive
 starts over when it ends (its stamps repeat, as with ``ros2 bag play --loop``). Setting the
 ``stop`` event ends the play between two records, at once even while it waits for the next.
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from fusionrt.plugins.ros2.node import Node, Publisher
 from fusionrt.plugins.sources import RecordedSource
-from fusionrt.plugins.sources.replay import Replay, ReplayMode
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.replay import Replay, ReplayMode
 
 __all__ = ["PlayStats", "Player"]
 

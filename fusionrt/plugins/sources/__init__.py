@@ -14,7 +14,7 @@ recorded bytes and a ``msgtype`` saying what they are; the sensors decode. What 
 finds broken (a truncated file, a corrupt chunk, a topic of an unknown type, a file it cannot
 read) is a :class:`BadRecord`: counted by reason, kept (the first ``max_bad_records``), passed to
 ``on_bad_record`` and logged, and the replay goes on with the rest. Pacing (real time, step) is
-:mod:`fusionrt.plugins.sources.replay`'s job.
+:mod:`fusionrt.runtime.replay`'s job (it paces any source).
 """
 
 from __future__ import annotations
@@ -323,7 +323,6 @@ def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
 # The concrete sources import the shared classes above, so they come last.
 from fusionrt.plugins.sources.kitti import KittiSource  # noqa: E402
 from fusionrt.plugins.sources.nuscenes import NuScenesSource  # noqa: E402
-from fusionrt.plugins.sources.replay import Replay, ReplayMode  # noqa: E402
 from fusionrt.plugins.sources.rosbag import RosbagSource  # noqa: E402
 
 
@@ -342,8 +341,6 @@ __all__ = [
     "KittiSource",
     "NuScenesSource",
     "RecordedSource",
-    "Replay",
-    "ReplayMode",
     "RosbagSource",
     "TopicInfo",
     "fusionrt_sources",

@@ -16,9 +16,9 @@ import pytest
 from bag_helpers import drive, write_bag
 
 from fusionrt import RawRecord
-from fusionrt.plugins.sources import RecordedSource, Replay, ReplayMode, RosbagSource, TopicInfo
-from fusionrt.plugins.sources.replay import ReplayGap
+from fusionrt.plugins.sources import RecordedSource, RosbagSource, TopicInfo
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.replay import Replay, ReplayGap, ReplayMode
 
 START_NS = 1_000_000_000_000
 
@@ -290,7 +290,8 @@ def test_stop_ends_a_sleep_at_once(tmp_path: Path) -> None:
 
 CHILD = """
 import signal, sys
-from fusionrt.plugins.sources import Replay, RosbagSource
+from fusionrt.plugins.sources import RosbagSource
+from fusionrt.runtime.replay import Replay
 
 with RosbagSource(sys.argv[1]) as source:
     replay = Replay(source, "realtime", max_gap_s=None, progress=False)

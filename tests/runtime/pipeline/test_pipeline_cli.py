@@ -242,3 +242,39 @@ def test_a_damaged_recording_replays_the_rest_and_exits_3(tmp_path, drive):
     report = json.loads((out / "r.json").read_text())
     assert report["source_damage"] == 1 and 0 < report["frames"] < 20
     assert report["faults"]["source"]["truncated"] == 1 and report["error"] is None
+
+
+def test_a_realtime_run_over_an_hour_gap_skips_it_and_says_so(tmp_path, drive):
+    """A recording with an hour of silence in the middle: --realtime does not sleep through
+    it (the default --max-gap is 5 s), the report counts the gap, and one Ctrl-C would stop
+    it (tested on the replay itself)."""
+    from rosbags.rosbag2 import Reader, Writer
+
+    gapped = tmp_path / "gapped"
+    with Reader(drive / "bag") as reader, Writer(gapped, version=8) as writer:
+        connections = {
+            c.id: writer.add_connection(
+                c.topic,
+                c.msgtype,
+                msgdef=c.msgdef.data,
+                rihs01=c.digest,
+                serialization_format="cdr",
+            )
+            for c in reader.connections
+        }
+        first = reader.start_time
+        for connection, stamp, data in reader.messages():
+            late = stamp - first > 1_000_000_000
+            # the log times jump an hour after the first second; header stamps are the sensors'
+            writer.write(connections[connection.id], stamp + (3600 * 10**9 if late else 0), data)
+    shutil.copy(drive / "rig.yaml", gapped / "rig.yaml")
+    out = tmp_path / "out"
+    process = _start(
+        write_pipeline(tmp_path / "p.yaml", pipeline_dict()), gapped, out, "--realtime"
+    )
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "replay skipped" in stderr and "gap in the recording" in stderr
+    report = json.loads((out / "r.json").read_text())
+    assert report["replay_gaps"] == 1 and report["replay_skipped_s"] > 3000
+    assert report["frames"] >= 15

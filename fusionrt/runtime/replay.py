@@ -86,11 +86,6 @@ class ReplayStats:
     gaps: int = 0
     skipped_s: float = 0.0
 
-    @property
-    def records_per_s(self) -> float:
-        """Records per wall-clock second."""
-        return self.records / self.wall_s if self.wall_s > 0 else 0.0
-
 
 class Replay(Iterator[RawRecord]):
     """An iterator over ``source.records()`` in one of the :class:`ReplayMode` s.
