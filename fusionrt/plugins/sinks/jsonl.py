@@ -2,7 +2,8 @@
 
 Each line: ``stamp_ns``, ``seq``, ``detections`` (``label``, ``score``, ``box`` = x, y, z,
 length, width, height, yaw in the ego frame, metres / radians, ``velocity`` when predicted),
-``latency_ms`` (the frame's per-stage timings) and ``missing`` (sensor → reason). Each line is
+``latency_ms`` (the frame's per-stage timings), ``missing`` (sensor → reason) and ``inputs_ns``
+(sensor → the stamp of the message the frame used: which inputs made it). Each line is
 written whole as it comes (:class:`~fusionrt.plugins.sinks.files.RecordFile`), so a killed run
 leaves a file whose every line parses, and a write that fails (full disk, file-size limit)
 raises :class:`~fusionrt.runtime.errors.SinkError` after cutting the torn line off.
@@ -63,6 +64,9 @@ class JsonLinesSink(Sink):
             "detections": detections_to_dicts(detections, self.decimals),
             "latency_ms": {k: round(float(v), 3) for k, v in timings_ms.items()},
             "missing": dict(sorted(missing.items())),
+            "inputs_ns": {
+                name: int(frame.stamp_ns - age) for name, age in sorted(frame.ages_ns.items())
+            },
         }
         self._file.append((json.dumps(line) + "\n").encode())
 
