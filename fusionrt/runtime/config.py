@@ -60,13 +60,15 @@ class ComponentConfig:
 @dataclass(frozen=True, slots=True)
 class SensorConfig:
     """One sensor instance: its rig name, plugin, topics and plugin options, and in a live run
-    the live source it reads (``None``: the pipeline's ``live:`` transport)."""
+    the live source it reads (``None``: the pipeline's ``live:`` transport) and how many of its
+    records may wait before the oldest is dropped (``None``: ``live.queue_size``)."""
 
     name: str
     plugin: str
     topics: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
     source: ComponentConfig | None = None
+    queue_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +334,7 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
     for name, spec in sensors.items():
         key = f"sensors.{name}"
         d = r.mapping(spec, key)
-        r.only(d, ("plugin", "topic", "topics", "options", "source"), key)
+        r.only(d, ("plugin", "topic", "topics", "options", "source", "queue_size"), key)
         if "plugin" not in d:
             raise r.error(f"{key}.plugin", f"{key} needs a plugin (camera, lidar, radar...)")
         plugin = r.string(d["plugin"], f"{key}.plugin")
@@ -355,7 +357,10 @@ def _sensors(r: _Reader, value: Any) -> tuple[SensorConfig, ...]:
         if d.get("source") is not None:
             source = _component(r, d["source"], f"{key}.source", default=None)
         options = _options(r, d.get("options"), f"{key}.options")
-        out.append(SensorConfig(name, plugin, topics, options, source))
+        queue_size = None
+        if d.get("queue_size") is not None:
+            queue_size = r.number(d["queue_size"], f"{key}.queue_size", minimum=1, integer=True)
+        out.append(SensorConfig(name, plugin, topics, options, source, queue_size))
     return tuple(out)
 
 

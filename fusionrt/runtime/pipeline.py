@@ -22,10 +22,12 @@ Threads and a pool, joined by bounded queues (``runtime.queue_size`` frames each
 
 So frame n+1 is preprocessed while frame n is inferred and frame n−1 written. In replay mode a
 full queue blocks the stage before it (nothing is dropped; frames leave in the order they were
-formed, so the output does not depend on the number of workers). In real-time mode the ingest
-never blocks: a frame that finds the inference queue full, or that is older than
-``runtime.deadline_ms`` (since its newest message arrived) when inference could start, is
-dropped and counted.
+formed, so the output does not depend on the number of workers). In real-time mode (and live)
+the ingest never blocks: a frame that finds the inference queue full is dropped
+(``queue_full``), and when inference could start a frame is dropped if it is older than
+``runtime.deadline_ms`` since its newest message arrived (``deadline``) or if a newer frame is
+already waiting (``superseded``: when the run falls behind, the oldest frames go first and the
+latency stays bounded).
 
 **Faults cost their own message or frame, never the run.** A plugin that raises, returns
 tensors that break its declared specs, or returns NaN / infinity loses that sensor for that
@@ -803,9 +805,15 @@ class Pipeline:
             sink_q.put(_END)
 
     def _infer(self, engine: Engine, job: _Job) -> None:
-        if self._realtime and time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns:
-            self._drop(job, "deadline")
-            return
+        if self._realtime:
+            if time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns:
+                self._drop(job, "deadline")
+                return
+            if not self._infer_q.empty():
+                # behind: a newer frame waits, so this one is dropped (oldest first) and the
+                # latency stays bounded instead of a backlog growing
+                self._drop(job, "superseded")
+                return
         tensors = [
             self._group_tensors(group, future, job)
             for group, future in zip(self.assembler.groups, job.groups, strict=True)
@@ -1008,7 +1016,13 @@ class Pipeline:
             self._records_iter = self._records()
             return
         capacity = self.config.live.queue_size if self.config.live is not None else 8
-        self._inbox = RecordInbox(capacity, on_drop=self._inbox_dropped)
+        capacities = {
+            topic: sc.queue_size
+            for sc in self.config.sensors
+            if sc.queue_size is not None
+            for topic in sc.topics
+        }
+        self._inbox = RecordInbox(capacity, capacities=capacities, on_drop=self._inbox_dropped)
         self._live_started = time.perf_counter()
         assert isinstance(self.source, LiveSource)
         self.source.start(self._inbox)

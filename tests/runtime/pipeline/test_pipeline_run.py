@@ -142,10 +142,33 @@ def test_realtime_mode_drops_late_frames_and_counts_them(tmp_path, drive, infer_
         tmp_path, drive, _fresh(), data, realtime=True, rate=50.0, infer_workers=infer_workers
     )
     assert sum(result.dropped.values()) > 0
-    assert set(result.dropped) <= {"deadline", "queue_full"}
+    assert set(result.dropped) <= {"deadline", "queue_full", "superseded"}
     assert result.frames + sum(result.dropped.values()) >= 15  # formed = written + dropped
     stamps = [line["stamp_ns"] for line in _lines(out)]
     assert len(stamps) == result.frames and stamps == sorted(stamps)  # in order despite drops
+
+
+def test_realtime_behind_drops_the_oldest_frames_and_latency_stays_bounded(tmp_path, drive):
+    """An engine four times too slow for real time: the frames it cannot take are dropped
+    oldest first (a newer one waits), so a frame never waits behind a growing backlog. (The
+    deadline is set far off: this is the drop that bounds latency without it.)"""
+    data = pipeline_dict(queue_size=3, deadline_ms=10_000)
+    config = load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+    sink = CountingSink()
+    options = RunOptions(realtime=True, keep_results=True)
+    pipeline = Pipeline(config, drive, _fresh(), options, sinks=[sink])
+    infer = pipeline.engine.infer
+
+    def slow(feed):
+        time.sleep(0.4)  # a frame comes every 0.1 s
+        return infer(feed)
+
+    pipeline.engine.infer = slow
+    result = _run_in_thread(pipeline)["result"]
+    assert result.dropped["superseded"] > 0 and result.frames >= 3
+    assert result.frames + sum(result.dropped.values()) >= 15  # formed = written + dropped
+    e2e = result.recorder.summary()["end_to_end"]
+    assert e2e["max_ms"] < 2000  # waits behind one frame at most, not behind all of them
 
 
 def test_per_backend_options_reach_only_the_backend_that_runs(tmp_path, drive):
