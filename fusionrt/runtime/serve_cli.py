@@ -15,6 +15,7 @@ repeatable option replaces the file's list).
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +24,7 @@ from typing import Any
 from fusionrt.runtime.arguments import positive_int, positive_number
 from fusionrt.runtime.config import PipelineConfig, load_pipeline, zenoh_options
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.front_end import LiveSources
 from fusionrt.runtime.pipeline import Pipeline, RunOptions
 from fusionrt.runtime.report import format_report, summarise_detections
 from fusionrt.runtime.run_cli import check_output_paths, report_of, write_report_or_fail
@@ -72,6 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
         duration_s=args.duration,
     )
     pipeline = Pipeline(config, None, registry_from_args(args), options)
+    print(_serving_line(pipeline), file=sys.stderr, flush=True)
     try:
         result = pipeline.run()
     except BaseException:
@@ -81,7 +84,31 @@ def _serve(args: argparse.Namespace) -> int:
     report = report_of(result)
     print(format_report(report, summarise_detections(result)))
     write_report_or_fail(report, args.report)
+    if result.records == 0:
+        topics = ", ".join(t for sc in config.sensors for t in sc.topics)
+        print(f"fusionrt serve: no message was received on {topics}", file=sys.stderr)
     return 0
+
+
+def _serving_line(pipeline: Pipeline) -> str:
+    """What serve is about to do, in one line: its inputs, transport settings and outputs."""
+    config = pipeline.config
+    sources = pipeline.source.sources if isinstance(pipeline.source, LiveSources) else ()
+    inputs = [f"{len(source.topics)} topic(s) over {source.name}" for source in sources]
+    live = config.live
+    settings = ""
+    if live is not None and live.source == "ros2":
+        options = live.options
+        settings = (
+            f" (domain {options['domain_id']}, {options['mode']}, "
+            f"listen {', '.join(options['listen']) or 'none'}, "
+            f"connect {', '.join(options['connect']) or 'none'})"
+        )
+    sinks = ", ".join(getattr(s, "name", type(s).__name__) for s in pipeline.sinks) or "none"
+    return (
+        f"fusionrt serve: receiving {'; '.join(inputs)}{settings}; detections to {sinks}; "
+        "SIGINT or SIGTERM stops"
+    )
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
