@@ -117,6 +117,7 @@ _NS_PER_MS = 1e6
 _END = object()  # queue sentinel
 _POLL_S = 0.05  # how often blocked threads look at the stop flag
 _LIVE_TICK_S = 0.005  # a live run advances its clock at least this often while idle
+_LOGGED_STALE = 3  # stale reports logged per sensor; the rest are counted
 #: Ground truth within this of a frame's stamp is drawn by the sinks.
 _SINK_TRUTH_TOLERANCE_NS = 50_000_000
 #: Drop reasons of the synchroniser's normal work (a faster sensor's extra messages): counted
@@ -205,6 +206,7 @@ class RunResult:
     error: str | None = None
     source_damage: int = 0
     timeline_resets: int = 0
+    stale: Counter[str] = field(default_factory=Counter)
     replay_gaps: int = 0
     replay_skipped_s: float = 0.0
 
@@ -314,6 +316,7 @@ class Pipeline:
         self.recorder = LatencyRecorder()
         self.dropped: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
+        self.stale_reports: Counter[str] = Counter()
         self.detection_counts: Counter[int] = Counter()
         self.truth = GroundTruthWindow()
         self.evaluator = RunEvaluator(self.truth, self.model.geometry.bev, self.class_names)
@@ -454,7 +457,13 @@ class Pipeline:
 
     def _stale(self, sensor: str, last_stamp_ns: int | None, now_ns: int) -> None:
         with self._fault_lock:
-            logger.warning("sensor %s is stale (last message at %s ns)", sensor, last_stamp_ns)
+            self.stale_reports[sensor] += 1
+            count = self.stale_reports[sensor]
+            if count <= _LOGGED_STALE:  # a flapping sensor must not flood the log for hours
+                more = "; further silences are counted" if count == _LOGGED_STALE else ""
+                logger.warning(
+                    "sensor %s is stale (last message at %s ns)%s", sensor, last_stamp_ns, more
+                )
             self.registry.hook.fusionrt_sensor_stale(
                 sensor=sensor, last_stamp_ns=last_stamp_ns, now_ns=now_ns
             )
@@ -555,6 +564,8 @@ class Pipeline:
     def _timeline_reset(self, jump: TimelineJump) -> None:
         if jump.from_ns is not None:  # the first timeline of the input is no reset
             logger.warning("%s", jump.describe())
+            # live: the stamps moved, so the wall clock's offset into them must be learnt anew
+            self._clock.reset()
 
     def _owns_source(self, generation: int) -> bool:
         return self._generation == generation and not self._stop.is_set()
@@ -1135,6 +1146,7 @@ class Pipeline:
             error=None if error is None else f"{type(error).__name__}: {error}",
             source_damage=self._source_damage,
             timeline_resets=self.assembler.synchronizer.resets,
+            stale=self.stale_reports,
             replay_gaps=getattr(stats, "gaps", 0),
             replay_skipped_s=getattr(stats, "skipped_s", 0.0),
         )

@@ -9,7 +9,7 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
      "signal": null, "error": null, "records": 4021, "source_damage": 0,
-     "timeline_resets": 0, "replay_gaps": 0, "replay_skipped_s": 0.0}
+     "timeline_resets": 0, "stale": {}, "replay_gaps": 0, "replay_skipped_s": 0.0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
@@ -17,6 +17,7 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
 counts the source's reports that lost messages of the recording (a damaged file: what was lost
 is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeline_resets``
 counts the jumps every stream made at once (a bag looping), each logged with its size;
+``stale`` how many times each sensor went silent for longer than its expected period × k;
 ``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
 sleep through (``--max-gap``).
 
@@ -80,6 +81,7 @@ def build_report(
         "records": result.records,
         "source_damage": result.source_damage,
         "timeline_resets": result.timeline_resets,
+        "stale": dict(sorted(result.stale.items())),
         "replay_gaps": result.replay_gaps,
         "replay_skipped_s": round(result.replay_skipped_s, 3),
     }
