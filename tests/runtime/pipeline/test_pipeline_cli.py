@@ -21,7 +21,8 @@ SINKS = [{"name": "jsonl"}, {"name": "mcap"}, {"name": "video", "options": {"png
 
 def _env(*paths: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(HERE)])
+    inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]  # the tree tested
+    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(HERE), *inherited])
     return env
 
 
@@ -44,10 +45,14 @@ def _check_outputs(out: Path, frames: int | None = None) -> None:
         }
         messages = sum(1 for _ in reader.iter_messages())
     assert schemas == {
+        "/fusionrt/transforms": "foxglove.FrameTransforms",
         "/fusionrt/detections": "foxglove.SceneUpdate",
         "/fusionrt/ground_truth": "foxglove.SceneUpdate",
-        "/fusionrt/lidar": "foxglove.PointCloud",
-        "/fusionrt/camera": "foxglove.CompressedImage",
+        "/fusionrt/lidar/lidar_top": "foxglove.PointCloud",
+        "/fusionrt/radar/radar_front": "foxglove.PointCloud",
+        "/fusionrt/camera/camera_front/image": "foxglove.CompressedImage",
+        "/fusionrt/camera/camera_front/annotations": "foxglove.ImageAnnotations",
+        "/fusionrt/camera/camera_front/calibration": "foxglove.CameraCalibration",
     }
     assert counts["/fusionrt/detections"] == len(lines) and messages == sum(counts.values())
     assert all(
