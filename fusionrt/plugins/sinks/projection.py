@@ -54,7 +54,7 @@ def clip_segments(
     keep = np.ones(len(segments), bool)
     for axis, size in ((0, width), (1, height)):
         d = delta[:, axis]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # d == 0, tiny d
             t_low = (-0.5 - start[:, axis]) / d
             t_high = (size - 0.5 - start[:, axis]) / d
         entering, leaving = np.minimum(t_low, t_high), np.maximum(t_low, t_high)
