@@ -204,7 +204,7 @@ class FoxgloveChannels:
             if message is not None and isinstance(message.payload, np.ndarray):
                 yield topic, point_cloud(message.payload, message.stamp_ns, self._frame_of(name))
         groups = [
-            (truth_boxes, truth_labels, TRUTH_RGBA),
+            (truth_boxes, None, TRUTH_RGBA),  # red boxes; their labels are in the 3D scene
             (detections.boxes, [f"{n} {s:.2f}" for n, s in zip(labels, scores, strict=True)],
              DETECTION_RGBA),
         ]  # fmt: skip

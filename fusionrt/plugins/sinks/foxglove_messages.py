@@ -266,24 +266,33 @@ def compressed_image(
 
 
 def image_annotations(
-    groups: Sequence[tuple[Any, Sequence[str], Rgba]],
+    groups: Sequence[tuple[Any, Sequence[str] | None, Rgba]],
     rig: Any,
     camera: str,
     stamp_ns: int,
     scale: float = 1.0,
 ) -> ImageAnnotations:
-    """Boxes projected into ``camera``: per group (N×7 boxes, labels, colour) one line list of
-    the visible box edges and a label at each box's highest visible point.
+    """Boxes projected into ``camera``: per group (N×7 boxes, labels or ``None``, colour) one
+    line list of the visible box edges and, with labels, each box's label above its highest
+    visible point.
 
     Pixels are those of the calibrated image times ``scale`` (an image sent at another size).
     """
     stamp = timestamp(stamp_ns)
     lines, texts = [], []
-    for boxes, labels, rgba in groups:
-        segments, box_index = box_edges_in_image(boxes, rig, camera)
-        if len(segments) == 0:
+    # one projection for all groups: numpy's per-call cost is most of it at a few dozen boxes
+    counts = [len(np.asarray(boxes).reshape(-1, 7)) for boxes, _, _ in groups]
+    every = np.concatenate(
+        [np.zeros((0, 7)), *(np.asarray(b, np.float64).reshape(-1, 7) for b, _, _ in groups)]
+    )
+    all_segments, all_index = box_edges_in_image(every, rig, camera)
+    all_pixels = (all_segments + 0.5) * scale - 0.5 + PIXEL_ORIGIN_OFFSET  # OpenCV -> Foxglove
+    starts = np.cumsum([0, *counts])
+    for (_, labels, rgba), first_box, end_box in zip(groups, starts[:-1], starts[1:], strict=True):
+        mine = (all_index >= first_box) & (all_index < end_box)
+        if not mine.any():
             continue
-        pixels = (segments + 0.5) * scale - 0.5 + PIXEL_ORIGIN_OFFSET  # OpenCV -> Foxglove
+        pixels, box_index = all_pixels[mine], all_index[mine] - first_box
         colour = _color(rgba)
         lines.append(
             PointsAnnotation(
@@ -294,9 +303,13 @@ def image_annotations(
                 thickness=2.0,
             )
         )
-        for index in np.unique(box_index).tolist():
-            ends = pixels[box_index == index].reshape(-1, 2)
-            u, v = ends[np.argmin(ends[:, 1])].tolist()
+        if labels is None:
+            continue
+        ends = pixels.reshape(-1, 2)
+        owner = np.repeat(box_index, 2)
+        order = np.lexsort((ends[:, 1], owner))  # by box, then from the top of the image
+        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        for index, (u, v) in zip(owner[first].tolist(), ends[first].tolist(), strict=True):
             texts.append(
                 TextAnnotation(
                     timestamp=stamp,
