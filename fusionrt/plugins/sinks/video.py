@@ -25,7 +25,7 @@ Conventions: boxes are N×7 (x, y, z centre, length, width, height, yaw) in the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +71,31 @@ def first_sensor(sensors: Mapping[str, Any], modality: Modality, rig: Any = None
 
 
 def draw_boxes_on_image(
-    image_bgr: np.ndarray, boxes: np.ndarray, rig: Any, camera: str, colour: tuple[int, int, int]
+    image_bgr: np.ndarray,
+    groups: Sequence[tuple[np.ndarray, tuple[int, int, int]]],
+    rig: Any,
+    camera: str,
 ) -> None:
-    """Project N×7 ego-frame boxes into ``camera`` and draw their visible edges in place.
+    """Project groups of N×7 ego-frame boxes (boxes, colour) into ``camera`` and draw their
+    visible edges in place, later groups over earlier ones.
 
     The image may have another size than the calibrated one (resized for the video): pixels
     are scaled by the width ratio.
     """
-    segments, _ = box_edges_in_image(boxes, rig, camera)
+    boxes = [np.asarray(b, np.float64).reshape(-1, 7) for b, _ in groups]
+    segments, box_index = box_edges_in_image(
+        np.concatenate([np.zeros((0, 7)), *boxes]), rig, camera
+    )
     if len(segments) == 0:
         return
     scale = image_bgr.shape[1] / float(rig.camera(camera).width)
     # pixel centres: u' + 0.5 = (u + 0.5) * scale; cv2 draws with 4 fractional bits
     fixed = np.round(((segments + 0.5) * scale - 0.5) * 16).astype(np.int32)
-    cv2.polylines(image_bgr, list(fixed), False, colour, 1, cv2.LINE_AA, shift=4)
+    starts = np.cumsum([0, *(len(b) for b in boxes)])
+    for (_, colour), first, end in zip(groups, starts[:-1], starts[1:], strict=True):
+        mine = fixed[(box_index >= first) & (box_index < end)]
+        if len(mine):
+            cv2.polylines(image_bgr, list(mine), False, colour, 1, cv2.LINE_AA, shift=4)
 
 
 def draw_title(image_bgr: np.ndarray, text: str) -> None:
@@ -155,20 +166,27 @@ class BevCanvas:
         )
         canvas[px[keep, 1], px[keep, 0]] = colour
 
-    def boxes(self, canvas: np.ndarray, boxes: np.ndarray, colour: tuple[int, int, int]) -> None:
-        """Draw box footprints with a heading tick (one polyline call for all of them)."""
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 7)
+    def boxes(
+        self, canvas: np.ndarray, groups: Sequence[tuple[np.ndarray, tuple[int, int, int]]]
+    ) -> None:
+        """Draw groups of boxes (boxes, colour) as footprints with a heading tick, later groups
+        over earlier ones (the geometry of all in one go, one polyline call per group)."""
+        arrays = [np.asarray(b, np.float64).reshape(-1, 7) for b, _ in groups]
+        boxes = np.concatenate([np.zeros((0, 7)), *arrays])
         if len(boxes) == 0:
             return
         footprints = box_corners(boxes)[:, [0, 2, 6, 4], :2]  # (+,+),(+,-)... z low
         tips = boxes[:, :2] + 0.5 * boxes[:, 3:4] * np.stack(
             [np.cos(boxes[:, 6]), np.sin(boxes[:, 6])], axis=1
         )
-        ticks = np.stack([boxes[:, :2], tips], axis=1)
         outlines = self.pixels(footprints.reshape(-1, 2)).reshape(-1, 4, 2)
-        headings = self.pixels(ticks.reshape(-1, 2)).reshape(-1, 2, 2)
-        cv2.polylines(canvas, list(outlines), True, colour, 1, cv2.LINE_AA)
-        cv2.polylines(canvas, list(headings), False, colour, 1, cv2.LINE_AA)
+        headings = self.pixels(np.stack([boxes[:, :2], tips], axis=1).reshape(-1, 2))
+        headings = headings.reshape(-1, 2, 2)
+        starts = np.cumsum([0, *(len(a) for a in arrays)])
+        for (_, colour), first, end in zip(groups, starts[:-1], starts[1:], strict=True):
+            if end > first:
+                cv2.polylines(canvas, list(outlines[first:end]), True, colour, 1, cv2.LINE_AA)
+                cv2.polylines(canvas, list(headings[first:end]), False, colour, 1, cv2.LINE_AA)
 
 
 class VideoSink(Sink):
@@ -260,15 +278,15 @@ class VideoSink(Sink):
             message = frame.messages.get(name) if name is not None else None
             if message is not None:
                 self._canvas.points(canvas, points_in_ego(message, rig)[:, :2], colour)
-        self._canvas.boxes(canvas, truth_boxes, TRUTH_BGR)
-        self._canvas.boxes(canvas, detections.boxes, DETECTION_BGR)
+        groups = [(truth_boxes, TRUTH_BGR), (detections.boxes, DETECTION_BGR)]
         vehicle_box = getattr(rig, "vehicle_box", None)
         if vehicle_box is not None:
             lo, hi = np.asarray(vehicle_box[0]), np.asarray(vehicle_box[1])
             ego = np.array(
                 [[(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0, hi[0] - lo[0], hi[1] - lo[1], 1, 0]]
             )
-            self._canvas.boxes(canvas, ego, (255, 255, 255))
+            groups.append((ego, (255, 255, 255)))
+        self._canvas.boxes(canvas, groups)
         return self._fit(canvas)
 
     def _camera_view(
@@ -278,8 +296,8 @@ class VideoSink(Sink):
         (after the resize: sharp one-pixel edges, and one resize of the image only)."""
         image = cv2.cvtColor(self._fit(np.ascontiguousarray(message.payload)), cv2.COLOR_RGB2BGR)
         rig, camera = self._info.rig, str(self._camera)
-        draw_boxes_on_image(image, truth_boxes, rig, camera, TRUTH_BGR)
-        draw_boxes_on_image(image, detections.boxes, rig, camera, DETECTION_BGR)
+        groups = [(truth_boxes, TRUTH_BGR), (detections.boxes, DETECTION_BGR)]
+        draw_boxes_on_image(image, groups, rig, camera)
         return image
 
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:
