@@ -2,9 +2,10 @@
 
 * :class:`~fusionrt.plugins.sinks.jsonl.JsonLinesSink` (``jsonl``): one JSON line per frame;
 * :class:`~fusionrt.plugins.sinks.mcap.FoxgloveMcapSink` (``mcap``): an MCAP file for Foxglove
-  (boxes, lidar cloud, camera image with the boxes drawn);
+  (the channels of :mod:`~fusionrt.plugins.sinks.foxglove_channels`: rig transforms, camera
+  calibrations, boxes, clouds, the recorded images with the boxes as annotations);
 * :class:`~fusionrt.plugins.sinks.video.VideoSink` (``video``): camera + bird's-eye view as
-  MP4 and PNGs.
+  H.264 MP4 and PNGs.
 
 Sink contract (besides :class:`~fusionrt.runtime.components.Sink`): the pipeline constructs a
 sink as ``cls(out_dir=PATH, **options)`` (options from the pipeline file) and, when the sink
