@@ -3,12 +3,23 @@ message is decoded with the schema foxglove-sdk publishes for it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sink_support import decode
 
 from fusionrt.calibration.rig import Rig
-from fusionrt.plugins.sinks.foxglove_messages import camera_calibration, point_cloud
+from fusionrt.plugins.sensors.camera import CameraSensor
+from fusionrt.plugins.sensors.image_codec import IMAGE_FILE_MSGTYPE
+from fusionrt.plugins.sinks.foxglove_messages import (
+    camera_calibration,
+    compressed_image,
+    point_cloud,
+)
+from fusionrt.runtime.messages import RawRecord
+
+REAL = Path(__file__).resolve().parents[2] / "data" / "real"
 
 
 def _decoded(message):
@@ -85,3 +96,21 @@ def test_a_plain_array_of_points_is_sent_as_float32_xyz():
     cloud = _decoded(point_cloud(xyz, 1, "ego"))
     assert cloud.point_stride == 12 and [f.name for f in cloud.fields] == ["x", "y", "z"]
     np.testing.assert_array_equal(np.frombuffer(cloud.data, "<f4").reshape(2, 3), xyz)
+
+
+@pytest.mark.parametrize(
+    ("relative", "image_format"),
+    [
+        ("kitti/training/image_2/000008.png", "png"),
+        ("nuscenes/samples/CAM_FRONT", "jpeg"),
+    ],
+)
+def test_a_recorded_image_file_passes_byte_for_byte(relative, image_format):
+    path = REAL / relative
+    if path.is_dir():
+        path = sorted(path.iterdir())[0]
+    data = path.read_bytes()
+    camera = CameraSensor("cam")
+    message = camera.decode(RawRecord("/cam", 7, data, IMAGE_FILE_MSGTYPE, path=str(path)))
+    image = _decoded(compressed_image(message, 7, "cam"))
+    assert image.format == image_format and image.data == data and image.frame_id == "cam"
