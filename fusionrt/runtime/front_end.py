@@ -231,13 +231,9 @@ def _check_topics(config: PipelineConfig, recorded: Collection[str] | None) -> N
             if hint:
                 more = f"; did you mean {hint[0]!r}?"
             else:
-                shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-                more = f"; it has {shown or 'no topic'}"
-            key = (
-                f"sensors.{sc.name}.topic"
-                if len(sc.topics) == 1
-                else (f"sensors.{sc.name}.topics[{index}]")
-            )
+                more = f"; it has {', '.join(known[:12])}" + (", ..." if len(known) > 12 else "")
+            single = len(sc.topics) == 1
+            key = f"sensors.{sc.name}.topic" if single else f"sensors.{sc.name}.topics[{index}]"
             raise ConfigError(
                 f"the drive has no topic {topic!r}{more}", file=str(config.path), key=key
             )

@@ -27,12 +27,8 @@ timestamps is for the runtime to compensate with :meth:`NuScenesSource.ego_poses
 one per sample_data; in a scene file the cameras' poses are its ``ego_pose_derived``).
 
 **Ground truth** (:meth:`NuScenesSource.ground_truth`, at rest): the 3D boxes of each key frame
-in the ego frame at the key frame's LIDAR_TOP timestamp — from ``sample_annotation`` (global
-frame, moved into the ego frame with that sample_data's ``ego_pose``) with devkit tables, from
-the ``instances`` (LIDAR_TOP frame, moved with the lidar's extrinsics) in a scene file.
-:data:`NUSCENES_CLASSES` maps the categories to fusionrt's classes; a box no lidar or radar
-point hit has visibility 0 (the nuScenes benchmark drops those), the others the middle of
-their visibility bin (1 without one).
+in the ego frame at the key frame's LIDAR_TOP timestamp, from ``sample_annotation`` with devkit
+tables and from the ``instances`` in a scene file (:mod:`.nuscenes_truth`).
 """
 
 from __future__ import annotations
@@ -49,8 +45,14 @@ import numpy as np
 
 from fusionrt.calibration.formats.nuscenes import nuscenes_rig, pose_from_record
 from fusionrt.calibration.rig import Rig
-from fusionrt.calibration.transforms import Transform
 from fusionrt.plugins.sources import BadRecord, EgoPoses, RecordedSource, TopicInfo, load_rig
+from fusionrt.plugins.sources.nuscenes_truth import (
+    REFERENCE_CHANNEL,
+    Box,
+    annotations_in_ego,
+    boxes_of,
+    instances_in_ego,
+)
 from fusionrt.runtime.errors import CalibrationError, ConfigError
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.truth import GroundTruthBoxes, IndexedGroundTruth
@@ -58,7 +60,6 @@ from fusionrt.runtime.truth import GroundTruthBoxes, IndexedGroundTruth
 __all__ = [
     "CAMERA_MSGTYPE",
     "LIDAR_MSGTYPE",
-    "NUSCENES_CLASSES",
     "RADAR_MSGTYPE",
     "NuScenesSource",
     "sensor_of_topic",
@@ -72,36 +73,6 @@ LIDAR_MSGTYPE = "fusionrt/nuscenes_pcd_bin"
 RADAR_MSGTYPE = "fusionrt/pcd"
 _MSGTYPES = (("CAM", CAMERA_MSGTYPE), ("LIDAR", LIDAR_MSGTYPE), ("RADAR", RADAR_MSGTYPE))
 _FILE_NAME = re.compile(r"^(?P<log>.+?)__(?P<channel>[A-Z]+(?:_[A-Z]+)*)__(?P<us>\d+)\.")
-#: The channel whose key-frame timestamp and ego pose the annotations of a sample belong to.
-REFERENCE_CHANNEL = "LIDAR_TOP"
-#: fusionrt class of a nuScenes category (devkit ``category.name``, matched by prefix) or of
-#: an mmdetection3d class name (scene files); others are left out. A ``vehicle.bicycle`` box
-#: holds the bicycle and its rider, if any: nuScenes has no separate cyclist box.
-NUSCENES_CLASSES: dict[str, str] = {
-    "vehicle.car": "car",
-    "human.pedestrian": "pedestrian",
-    "vehicle.bicycle": "cyclist",
-    "car": "car",
-    "pedestrian": "pedestrian",
-    "bicycle": "cyclist",
-}
-#: The middle of each nuScenes visibility bin (``visibility_token``): 0-40 %, 40-60 %...
-_VISIBILITY = {"1": 0.2, "2": 0.5, "3": 0.7, "4": 0.9}
-
-
-def _fusionrt_class(category: str) -> str | None:
-    for prefix, name in NUSCENES_CLASSES.items():
-        if category == prefix or category.startswith(prefix + "."):
-            return name
-    return None
-
-
-def _box_to(transform: Transform, centre: Any, size_lwh: Any, yaw: float) -> list[float]:
-    """A box (centre, length/width/height, yaw about z) moved by ``transform``."""
-    moved = transform.apply(np.asarray([centre], np.float64))[0]
-    heading = transform.rotation @ np.array([np.cos(yaw), np.sin(yaw), 0.0])
-    yaw_moved = float(np.arctan2(heading[1], heading[0]))
-    return [*moved.tolist(), *(float(v) for v in size_lwh), yaw_moved]
 
 
 def sensor_of_topic(topic: str) -> str:
@@ -387,80 +358,38 @@ class NuScenesSource(RecordedSource):
         self, class_names: Sequence[str], topic: str | None = None
     ) -> IndexedGroundTruth | None:
         """The key frames' boxes in the ego frame (module docstring), for the run; ``None``
-        for a folder of files only, or without annotations."""
+        for a folder of files only, or without annotations. Read when first scored."""
         names = tuple(class_names)
-        if self.layout == "tables" and self._key_frames:
-            tables = self._tables
-            assert tables is not None
+        tables = self._tables
+        if tables is not None and self._key_frames:
             if not (tables / "sample_annotation.json").is_file():
                 return None
-            by_stamp = {stamp: token for token, (stamp, _) in self._key_frames.items()}
-            annotations: dict[str, list[tuple[str | None, list[float], float]]] = {}
+            key_frames = self._key_frames
+            by_stamp = {stamp: token for token, (stamp, _) in key_frames.items()}
+            read: list[dict[str, list[Box]]] = []  # the scene's annotations, once read
 
             def load(stamp_ns: int) -> GroundTruthBoxes:
-                if not annotations:  # read once, on the first frame scored
-                    annotations.update(self._annotations(tables))
-                token = by_stamp[stamp_ns]
-                return _truth(stamp_ns, annotations.get(token, []), names)
+                if not read:
+                    read.append(annotations_in_ego(tables, key_frames))
+                return boxes_of(stamp_ns, read[0].get(by_stamp[stamp_ns], []), names)
 
             return IndexedGroundTruth(by_stamp, load)
         content = self._scene_file_content
-        if self.layout == "scene_file" and content is not None and "instances" in content:
+        if content is not None and "instances" in content:
             stamp = int(content["sensors"][REFERENCE_CHANNEL]["timestamp_us"]) * 1000
             return IndexedGroundTruth(
-                [stamp], lambda stamp_ns: _truth(stamp_ns, self._instances(content), names)
+                [stamp], lambda s: boxes_of(s, self._instances(content), names)
             )
         return None
 
-    def _annotations(self, tables: Path) -> dict[str, list[tuple[str | None, list[float], float]]]:
-        """The scene's ``sample_annotation`` rows in the ego frame, by sample token."""
-        categories = {c["token"]: c["name"] for c in _load_json(tables / "category.json")}
-        instances = {
-            i["token"]: categories.get(i["category_token"], "")
-            for i in _load_json(tables / "instance.json")
-        }
-        to_ego = {
-            token: pose_from_record(pose, REFERENCE_CHANNEL, "ego_pose").inverse()
-            for token, (_, pose) in self._key_frames.items()
-        }
-        out: dict[str, list[tuple[str | None, list[float], float]]] = {}
-        for row in _load_json(tables / "sample_annotation.json"):
-            token = row.get("sample_token")
-            if token not in to_ego:
-                continue  # another scene's
-            box = to_ego[token] @ pose_from_record(row, str(row.get("token")), "sample_annotation")
-            width, length, height = row["size"]  # nuScenes sizes are w, l, h
-            heading = box.rotation[:, 0]  # the box's x axis, in the ego frame
-            yaw = float(np.arctan2(heading[1], heading[0]))
-            visible = row.get("num_lidar_pts", 1) + row.get("num_radar_pts", 0) > 0
-            visibility = _VISIBILITY.get(str(row.get("visibility_token")), 1.0) if visible else 0.0
-            out.setdefault(token, []).append(
-                (
-                    _fusionrt_class(instances.get(row.get("instance_token"), "")),
-                    [*box.translation.tolist(), length, width, height, yaw],
-                    visibility,
-                )
-            )
-        return out
-
-    def _instances(self, content: Mapping[str, Any]) -> list[tuple[str | None, list[float], float]]:
-        """A scene file's ``instances`` (LIDAR_TOP frame) moved into the rig's ego frame."""
+    def _instances(self, content: Mapping[str, Any]) -> list[Box]:
+        """A scene file's ``instances`` moved into the rig's ego frame."""
         rig = self.rig()
-        lidar = sensor_of_topic(REFERENCE_CHANNEL)
         if rig is None:
             raise CalibrationError("no rig to move the annotations into the ego frame")
-        to_ego = rig.transform(lidar, rig.frame)
-        out = []
-        for instance in content["instances"]:
-            x, y, z, length, width, height, yaw = instance["bbox_3d_lidar"]
-            out.append(
-                (
-                    _fusionrt_class(str(instance.get("class") or "")),
-                    _box_to(to_ego, (x, y, z), (length, width, height), yaw),
-                    1.0 if instance.get("valid", True) else 0.0,
-                )
-            )
-        return out
+        return instances_in_ego(
+            content["instances"], rig.transform(sensor_of_topic(REFERENCE_CHANNEL), rig.frame)
+        )
 
     # records ---------------------------------------------------------------------------------
 
@@ -470,13 +399,3 @@ class NuScenesSource(RecordedSource):
                 record = self.file_record(file.channel, file.stamp_ns, file.path, file.msgtype)
                 if record is not None:
                     yield record
-
-
-def _truth(
-    stamp_ns: int, boxes: list[tuple[str | None, list[float], float]], names: tuple[str, ...]
-) -> GroundTruthBoxes:
-    """The boxes of the classes in ``names`` as labels indexing it."""
-    kept = [(names.index(c), box, v) for c, box, v in boxes if c is not None and c in names]
-    return GroundTruthBoxes.from_lists(
-        stamp_ns, [b for _, b, _ in kept], [c for c, _, _ in kept], [v for _, _, v in kept]
-    )
