@@ -3,7 +3,8 @@
 A pipeline file names what a run is made of (see ``examples/pipelines/sample.yaml`` and
 ``docs/pipeline.md``)::
 
-    rig: rig.yaml                     # optional; relative to this file, else beside the drive
+    rig: rig.yaml                     # optional; relative to this file, else the drive's own
+    # sensors_in_ego_frame: true      # instead of a rig: the sensors' data needs none
     plugins: [my_package.my_plugin]   # optional; modules registered for this run
     sensors:                          # rig name -> sensor plugin, topic(s) and options
       lidar_top: {plugin: lidar, topic: /sensors/lidar_top/points}
@@ -142,6 +143,8 @@ class PipelineConfig:
     plugins: tuple[str, ...] = ()
     ground_truth_topic: str | None = None
     live: LiveConfig | None = None
+    #: The pipeline runs without a rig: its sensors' data is already in the ego frame.
+    sensors_in_ego_frame: bool = False
 
     def sensor_names(self) -> tuple[str, ...]:
         """Rig names of the sensors, in file order."""
@@ -272,12 +275,18 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     r = _Reader(path)
     top = r.mapping(data, "")
     allowed = ("rig", "plugins", "sensors", "sync", "model", "backend", "sinks", "runtime", "live")
-    r.only(top, (*allowed, "ground_truth"), "")
+    r.only(top, (*allowed, "ground_truth", "sensors_in_ego_frame"), "")
     rig = None
     if top.get("rig") is not None:
         rig = (path.parent / r.string(top["rig"], "rig")).resolve()
         if not rig.is_file():
             raise r.error("rig", f"no rig file at {rig}")
+    in_ego = r.boolean(top.get("sensors_in_ego_frame", False), "sensors_in_ego_frame")
+    if in_ego and rig is not None:
+        raise r.error(
+            "sensors_in_ego_frame",
+            "sensors_in_ego_frame: true says the run needs no rig, but the file names one (rig)",
+        )
     plugins_raw = top.get("plugins") or []
     if not isinstance(plugins_raw, list):
         raise r.error("plugins", "plugins must be a list of module names")
@@ -306,6 +315,7 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
         plugins=plugins,
         ground_truth_topic=gt_topic,
         live=None if top.get("live") is None else _live(r, top["live"]),
+        sensors_in_ego_frame=in_ego,
     )
 
 

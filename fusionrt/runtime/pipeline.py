@@ -85,7 +85,7 @@ from fusionrt.runtime.errors import (
     SourceError,
 )
 from fusionrt.runtime.evaluation import MapReport
-from fusionrt.runtime.front_end import build_front_end, component_class, decode_ground_truth
+from fusionrt.runtime.front_end import build_front_end, component_class
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.health import RunHealth, SensorHealth
 from fusionrt.runtime.live import LiveSource, RecordInbox
@@ -99,7 +99,7 @@ from fusionrt.runtime.signals import StopSignals
 from fusionrt.runtime.sink_fanout import SinkFanout, sink_error
 from fusionrt.runtime.sync.clock import WallClock
 from fusionrt.runtime.sync.stamps import TimelineJump
-from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
+from fusionrt.runtime.truth import GroundTruthBoxes, RunEvaluator, StreamedGroundTruth
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
 
 __all__ = [
@@ -133,7 +133,9 @@ class RunOptions:
     """Command-line choices that override or complete the pipeline file.
 
     ``keep_results`` keeps every frame's detections and the ground truth in the
-    :class:`RunResult` (the fleet scores chunks later; a long run should not). ``duration_s``
+    :class:`RunResult` (the fleet scores chunks later; a long run should not). ``source_kind``
+    names the source that opens the drive (``--source-kind``; default: the one that can).
+    ``duration_s``
     ends a live run after that long (``fusionrt serve --duration``). ``require_data`` makes a
     replay that reads no message of the sensors' topics a :class:`SourceError` (the fleet turns
     it off for one chunk of a drive, which a gap in the recording may leave empty).
@@ -153,6 +155,7 @@ class RunOptions:
     duration_s: float | None = None
     require_data: bool = True
     max_gap_s: float | None = 5.0
+    source_kind: str | None = None
 
 
 @dataclass
@@ -179,7 +182,8 @@ class RunResult:
     ``error`` is the one-line error of a run that failed (its partial result), ``signal`` the
     number of the signal that stopped it, ``source_damage`` how many reports of the source
     lost messages of the recording (a damaged file: the run replayed the rest).
-    ``detections`` / ``ground_truth`` are filled only with ``RunOptions.keep_results``;
+    ``detections`` / ``ground_truth`` are filled only with ``RunOptions.keep_results``
+    (``ground_truth``: the ground truth each scored frame was matched with, once per stamp);
     ``detection_counts`` counts detections per class index.
     """
 
@@ -273,13 +277,25 @@ class Pipeline:
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
         self._source_damage = 0  # reports of the source that lost messages of the recording
-        front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
+        front = build_front_end(
+            config,
+            drive,
+            registry,
+            on_fault=self._fault,
+            on_stale=self._stale,
+            source_kind=options.source_kind,
+        )
         self.model: Model = front.model
         self.sensors = front.sensors
         self.source = front.source
         self.rig = front.rig
         self.assembler = front.assembler
         self.assembler.synchronizer.on_timeline_reset = self._timeline_reset
+        #: the drive's ground truth; streamed ground truth comes as records of its topics
+        self.ground_truth = front.ground_truth
+        self._truth_topics = frozenset(
+            front.ground_truth.topics if isinstance(front.ground_truth, StreamedGroundTruth) else ()
+        )
         #: a live run (``drive`` None): records arrive in an inbox, deadlines on the wall clock
         self.live = isinstance(self.source, LiveSource)
         self._realtime = options.realtime or self.live
@@ -318,12 +334,18 @@ class Pipeline:
         self.missing: Counter[str] = Counter()
         self.stale_reports: Counter[str] = Counter()
         self.detection_counts: Counter[int] = Counter()
-        self.truth = GroundTruthWindow()
-        self.evaluator = RunEvaluator(self.truth, self.model.geometry.bev, self.class_names)
+        self.evaluator: RunEvaluator | None = None
+        if self.ground_truth is not None:
+            self.evaluator = RunEvaluator(
+                self.ground_truth,
+                self.model.geometry.bev,
+                self.class_names,
+                on_error=self._truth_error,
+                keep=options.keep_results,
+            )
         self.result: RunResult | None = None
         self.replay_stats: Any = None
         self._kept: list[Detections] = []
-        self._kept_truth: list[GroundTruthBoxes] = []
         self._drop_lock = threading.Lock()
         self._queued = 0  # frames put into the inference queue so far
         self._written = 0
@@ -531,18 +553,27 @@ class Pipeline:
     def ground_truth_near(
         self, stamp_ns: int, tolerance_ns: int = _SINK_TRUTH_TOLERANCE_NS
     ) -> GroundTruthBoxes | None:
-        """The ground truth nearest ``stamp_ns`` (within ``tolerance_ns``), if read yet."""
-        return self.truth.nearest(stamp_ns, tolerance_ns)
+        """The ground truth nearest ``stamp_ns`` (within ``tolerance_ns``), if known yet
+        (the source's sorted index; a broken label file is reported, and ``None``)."""
+        if self.ground_truth is None:
+            return None
+        try:
+            return self.ground_truth.near(stamp_ns, tolerance_ns)
+        except Exception as exc:  # a sink must not fail for a broken label file
+            self._truth_error(stamp_ns, exc)
+            return None
+
+    def _truth_error(self, stamp_ns: int, exc: Exception) -> None:
+        """Ground truth that cannot be read costs its frame's evaluation only."""
+        self.assembler.fault("ground_truth", stamp_ns, "decode_error", str(exc))
 
     def _keep_ground_truth(self, record: RawRecord) -> None:
+        """A record of streamed ground truth: decoded by the source's ground truth, scored."""
+        assert self.evaluator is not None
         try:
-            truth = decode_ground_truth(record, self.class_names)
+            self.evaluator.add_record(record)
         except Exception as exc:  # a broken GT message costs its frame's evaluation only
-            self.assembler.fault("ground_truth", record.stamp_ns, "decode_error", str(exc))
-            return
-        self.evaluator.add_truth(truth)
-        if self.options.keep_results:
-            self._kept_truth.append(truth)
+            self._truth_error(record.stamp_ns, exc)
 
     # -- ingest (a daemon thread; the supervisor may hand the source to a fresh one) -------
 
@@ -629,7 +660,7 @@ class Pipeline:
     def _take(self, generation: int, record: RawRecord, arrival: int) -> list[Frame] | None:
         """Decode one record (under the plugin deadline) and synchronise it; the frames it
         completes, ``None`` when this thread lost the source meanwhile."""
-        if record.topic == self.config.ground_truth_topic:
+        if record.topic in self._truth_topics:
             self._keep_ground_truth(record)
             return []
         binding = self._by_topic.get(record.topic)
@@ -952,7 +983,8 @@ class Pipeline:
                 self.missing[name] += 1
         self._written += 1
         self.detection_counts.update(detections.labels.tolist())
-        self.evaluator.add_frame(detections)
+        if self.evaluator is not None:
+            self.evaluator.add_frame(detections)
         if self.options.keep_results:
             self._kept.append(detections)
         if self._first_frame_at is None:
@@ -1112,12 +1144,12 @@ class Pipeline:
         self, wall_s: float, launch: float, interrupted: bool, signum: int | None
     ) -> RunResult:
         stats = self.replay_stats
-        report = self.evaluator.finish()
+        report = None if self.evaluator is None else self.evaluator.finish()
         if report is not None:
             note = (
                 f"nuScenes-style centre-distance mAP over {report.frames} frames with ground truth"
             )
-        elif self.truth.received:
+        elif self.ground_truth is not None and self.ground_truth.count:
             note = "no frame has ground truth at its stamp"
         else:
             note = "the drive has no ground truth"
@@ -1134,7 +1166,7 @@ class Pipeline:
             faults=Counter(self.assembler.faults),
             missing=self.missing,
             detections=self._kept,
-            ground_truth=sorted(self._kept_truth, key=lambda g: g.stamp_ns),
+            ground_truth=[] if self.evaluator is None else self.evaluator.kept_truth(),
             interrupted=interrupted,
             class_names=self.class_names,
             geometry=self.model.geometry,

@@ -7,9 +7,12 @@ Built-in sources (registered with the ``fusionrt_sources`` hook below):
 * :class:`~fusionrt.plugins.sources.kitti.KittiSource` (``kitti``): KITTI object and raw folders;
 * :class:`~fusionrt.plugins.sources.nuscenes.NuScenesSource` (``nuscenes``): nuScenes folders.
 
-They share :class:`RecordedSource`, which adds to the runtime's :class:`Source` what replaying a
-recording needs: ``topics()``, ``rig()``, ``ego_poses()``, the first and last stamps, a topic
-filter, ``seek(start_ns)`` and the bad-record report. Sources never decode: a record carries the
+Each says which paths it reads (``can_open``), so ``fusionrt run --source PATH`` finds the one
+that opens a drive, and gives the drive's ground truth (``ground_truth``): the bag's simulator
+topic, KITTI's ``label_2`` files, nuScenes' annotations. They share :class:`RecordedSource`,
+which adds to the runtime's :class:`Source` what replaying a recording needs: ``topics()``,
+``rig()``, ``ego_poses()``, the first and last stamps, a topic filter, ``seek(start_ns)`` and
+the bad-record report. Sources never decode: a record carries the
 recorded bytes and a ``msgtype`` saying what they are; the sensors decode. What a source itself
 finds broken (a truncated file, a corrupt chunk, a topic of an unknown type, a file it cannot
 read) is a :class:`BadRecord`: counted by reason, kept (the first ``max_bad_records``), passed to
@@ -221,6 +224,10 @@ class RecordedSource(Source):
     def ego_poses(self) -> EgoPoses | None:
         """Recorded ego → world poses for motion compensation, ``None`` when there are none."""
         return None
+
+    def recorded_topics(self) -> list[str]:
+        """Every topic of the recording (the keys of :meth:`topics`)."""
+        return list(self.topics())
 
     # -- shared behaviour ---------------------------------------------------------------------
 

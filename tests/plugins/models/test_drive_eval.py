@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from fusionrt import ConfigError
 from fusionrt.plugins.models.reference.drives import (
     detectable,
+    drive_bag,
     iter_drive_frames,
     read_ground_truth,
 )
@@ -88,6 +90,17 @@ def test_eval_rejects_a_directory_that_is_not_a_drive(tmp_path):
     )
     with pytest.raises(ConfigError, match="not a recorded drive"):
         args.func(args)
+
+
+def test_a_drive_whose_bag_lost_its_metadata_yaml_is_still_evaluated(short_drive, tmp_path):
+    """A recorder that died before writing metadata.yaml leaves only the storage files: the
+    rosbag source reads them, so eval does too (it refused: "no bag/metadata.yaml")."""
+    drive = tmp_path / "crashed"
+    shutil.copytree(short_drive, drive)
+    (drive / "bag" / "metadata.yaml").unlink()
+    assert drive_bag(drive) == drive / "bag"
+    frames = list(iter_drive_frames(drive, ReferenceModel().make_feed))
+    assert len(frames) == len(read_ground_truth(short_drive / "bag"))
 
 
 def test_a_drive_yaml_alias_bomb_is_refused_naming_it(tmp_path, alias_bomb):

@@ -57,6 +57,9 @@ class ReferenceModel(Model):
     """
 
     name: ClassVar[str] = "reference"
+    #: Trained on drives whose ego is on the road: the BEV z range (-0.5, 3.5) m, the lift
+    #: heights and the regressed box heights are heights above the road.
+    road_level_ego: ClassVar[bool] = True
     option_specs: ClassVar[Mapping[str, Option]] = {
         "modalities": Option(None, (str, list), item=str, nullable=True),
         "top_k": Option(100, int, minimum=1),
