@@ -1,9 +1,9 @@
 """Base classes of the component kinds a plugin can contribute besides sensors.
 
 Sources read recorded or live data, sinks write results, models own their geometry, weights and
-postprocess, backends run a model's network (their base, :class:`Engine`, lives in
-``fusionrt.runtime.engines.base``). Each class has a ``name`` unique within its kind;
-the registry checks every registered class against the base of its kind.
+postprocess, fusers combine several models' detections, backends run a model's network (their
+base, :class:`Engine`, lives in ``fusionrt.runtime.engines.base``). Each class has a ``name``
+unique within its kind; the registry checks every registered class against the base of its kind.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from fusionrt.runtime.sensor import Sensor
 from fusionrt.runtime.truth import GroundTruthSource
 
 _SourceT = TypeVar("_SourceT", bound="Source")
+
+__all__ = ["COMPONENT_BASES", "Fuser", "Model", "Sink", "Source"]
 
 
 class Source(ABC):
@@ -176,10 +178,30 @@ class Model(ABC):
         }
 
 
+class Fuser(ABC):
+    """Decision-level fusion: combines the detections of a pipeline's models, frame by frame.
+
+    Constructed as ``cls(models=INSTANCE_NAMES, **options)`` (the pipeline's ``fuser:``
+    options), so it can check per-model options (weights, calibrations) against the models.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fuse(self, detections: Mapping[str, Detections | None], stamp_ns: int) -> Detections:
+        """One frame's fused detections from each model's, by model instance name.
+
+        A model whose sensors had nothing in the frame is ``None``: it contributes nothing
+        (never stale boxes). Called from several inference threads at once: keep no state
+        between calls.
+        """
+
+
 COMPONENT_BASES: dict[str, type[Any]] = {
     "sensor": Sensor,
     "source": Source,
     "sink": Sink,
     "model": Model,
     "backend": Engine,
+    "fuser": Fuser,
 }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,7 @@ class FrontEnd:
     """The components in front of the engine, built from a pipeline file and a drive.
 
     ``ground_truth`` is the drive's (``None`` without any, in a live run, or when not asked for).
+    ``models`` are the pipeline's models by instance name; ``model`` is the first.
     """
 
     model: Model
@@ -143,6 +144,7 @@ class FrontEnd:
     rig: Any
     assembler: FrameAssembler
     ground_truth: GroundTruthSource | None = None
+    models: dict[str, Model] = field(default_factory=dict)
 
 
 def build_front_end(
@@ -167,11 +169,8 @@ def build_front_end(
     """
     register_config_plugins(registry, config)
     sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
-    model_cls = component_class(registry, config, "model", config.model.name, "model.name")
-    try:
-        model: Model = model_cls(**dict(config.model.options))
-    except (FusionError, TypeError) as exc:
-        raise _option_error(exc, config, "model.options") from None
+    models = _models(registry, config)
+    model = next(iter(models.values()))
     if drive is None:
         if config.rig is None and not config.sensors_in_ego_frame:
             raise ConfigError(
@@ -212,7 +211,31 @@ def build_front_end(
     except BaseException:
         source.close()
         raise
-    return FrontEnd(model, sensors, source, rig, assembler, truth)
+    return FrontEnd(model, sensors, source, rig, assembler, truth, models)
+
+
+def _models(registry: Registry, config: PipelineConfig) -> dict[str, Model]:
+    """The pipeline's models by instance name; several must share one geometry (their
+    sensors' tensors are preprocessed once, for all of them)."""
+    single = len(config.models) == 1 and config.fuser is None
+    models: dict[str, Model] = {}
+    for mc in config.models:
+        key = "model" if single else f"models.{mc.instance}"
+        cls = component_class(registry, config, "model", mc.name, f"{key}.name")
+        try:
+            models[mc.instance] = cls(**dict(mc.options))
+        except (FusionError, TypeError) as exc:
+            raise _option_error(exc, config, f"{key}.options") from None
+        first = next(iter(models.values()))
+        if models[mc.instance].geometry != first.geometry:
+            raise ConfigError(
+                f"model {mc.instance!r} declares another geometry (BEV grid, image size) than "
+                f"{next(iter(models))!r}: models of one pipeline share one preprocessing, so "
+                "they must share one geometry",
+                file=str(config.path),
+                key=f"{key}.name",
+            )
+    return models
 
 
 def _check_topics(config: PipelineConfig, recorded: Collection[str] | None) -> None:

@@ -82,6 +82,15 @@ def fusionrt_backends() -> Sequence[type]:
     """
 
 
+@hookspec
+def fusionrt_fusers() -> Sequence[type]:
+    """Return the fuser classes (decision-level fusion of several models) this plugin contributes.
+
+    Called once when the registry loads. Each class subclasses
+    :class:`fusionrt.runtime.components.Fuser` and has a ``name`` unique among fusers.
+    """
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 

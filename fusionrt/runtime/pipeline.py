@@ -72,8 +72,8 @@ from typing import Any
 import numpy as np
 
 from fusionrt.runtime.assembly import PreprocessGroup
-from fusionrt.runtime.components import Model, Sink
-from fusionrt.runtime.config import PipelineConfig
+from fusionrt.runtime.components import Fuser, Model, Sink
+from fusionrt.runtime.config import BackendConfig, PipelineConfig
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.engines.selection import open_engine, resolve_backend
 from fusionrt.runtime.errors import (
@@ -211,6 +211,7 @@ class RunResult:
     source_damage: int = 0
     timeline_resets: int = 0
     stale: Counter[str] = field(default_factory=Counter)
+    models_without_input: dict[str, int] = field(default_factory=dict)
     replay_gaps: int = 0
     replay_skipped_s: float = 0.0
 
@@ -303,7 +304,11 @@ class Pipeline:
         self._live_started = 0.0
         self._clock = WallClock()
         self._by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
-        self.engines: list[Engine] = []
+        #: several models (decision-level fusion): their detections go through the fuser
+        self.models: dict[str, Model] = front.models or {config.models[0].instance: self.model}
+        self.fuser: Fuser | None = None
+        #: per inference thread, an engine per model (instance name)
+        self.engine_sets: list[dict[str, Engine]] = []
         self.sinks: list[Sink] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
         try:
@@ -316,8 +321,9 @@ class Pipeline:
                     workers=self.workers,
                     infer_workers=self.infer_workers,
                 )
-            self.engines = self._open_engines(options.backend or config.backend.name)
-            self.engine = self.engines[0]
+            self._model_inputs = self._sensors_of_models()
+            self.engine_sets = self._open_engine_sets(options.backend)
+            self.fuser = self._build_fuser()
             self.out_dir = options.out_dir or Path("out")
             self.sinks = list(sinks) if sinks is not None else self._build_sinks()
         except BaseException:
@@ -333,6 +339,7 @@ class Pipeline:
         self.dropped: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
         self.stale_reports: Counter[str] = Counter()
+        self.model_without_input: Counter[str] = Counter()
         self.detection_counts: Counter[int] = Counter()
         self.evaluator: RunEvaluator | None = None
         if self.ground_truth is not None:
@@ -382,21 +389,61 @@ class Pipeline:
                 self._bad_record(bad)
             bad_log.callback = self._bad_record
 
-    def _open_engines(self, backend: str) -> list[Engine]:
+    @property
+    def engines(self) -> list[Engine]:
+        """The first model's engine of each inference thread."""
+        first = next(iter(self.models))
+        return [engines[first] for engines in self.engine_sets]
+
+    @property
+    def engine(self) -> Engine:
+        """The first model's engine of the first inference thread."""
+        return self.engines[0]
+
+    def _open_engine_sets(self, backend_override: str | None) -> list[dict[str, Engine]]:
+        """An engine per model for each inference thread (each model on its own backend)."""
         config = self.config
-        network = getattr(self.model, "network_source", None)
+        single = len(config.models) == 1 and config.fuser is None
+        sets: list[dict[str, Engine]] = [{} for _ in range(self.infer_workers)]
+        try:
+            for mc in config.models:
+                key = "model" if single else f"models.{mc.instance}"
+                backend = mc.backend or config.backend
+                backend_key = "backend" if mc.backend is None else f"{key}.backend"
+                engines = self._open_engines(
+                    self.models[mc.instance],
+                    backend_override or backend.name,
+                    backend,
+                    key,
+                    backend_key,
+                )
+                for engine_set, engine in zip(sets, engines, strict=True):
+                    engine_set[mc.instance] = engine
+        except BaseException:
+            for engine_set in sets:
+                for engine in engine_set.values():
+                    engine.close()
+            raise
+        return sets
+
+    def _open_engines(
+        self, model: Model, name: str, backend: BackendConfig, key: str, backend_key: str
+    ) -> list[Engine]:
+        """``infer_workers`` engines of one model on the backend ``name``."""
+        config = self.config
+        network = getattr(model, "network_source", None)
         if network is None:
             raise ConfigError(
-                f"model {config.model.name!r} has no network_source()",
+                f"model {type(model).name!r} has no network_source()",
                 file=str(config.path),
-                key="model.name",
+                key=f"{key}.name",
             )
-        for name in config.backend.per_backend:
+        for per in backend.per_backend:
             try:
-                resolve_backend(name, self.registry)
+                resolve_backend(per, self.registry)
             except FusionError as exc:
                 raise ConfigError(
-                    exc.message, file=str(config.path), key=f"backend.per_backend.{name}"
+                    exc.message, file=str(config.path), key=f"{backend_key}.per_backend.{per}"
                 ) from None
         source = network()
         engines: list[Engine] = []
@@ -405,10 +452,10 @@ class Pipeline:
                 engines.append(
                     open_engine(
                         source,
-                        backend,
+                        name,
                         self.registry,
-                        per_backend=config.backend.per_backend,
-                        **dict(config.backend.options),
+                        per_backend=backend.per_backend,
+                        **dict(backend.options),
                     )
                 )
         except ConfigError as exc:
@@ -422,6 +469,43 @@ class Pipeline:
                 engine.close()
             raise
         return engines
+
+    def _sensors_of_models(self) -> dict[str, tuple[str, ...]]:
+        """Per model, the sensors (not sampled latest streams) whose tensors it takes: it
+        runs on a frame only when one of them has a message in it."""
+        config, context = self.config, self.assembler.context
+        latest = set(config.sync.latest)
+        produces = {
+            b.name: {spec.name for spec in b.sensor.tensor_specs(context)}
+            for b in self.assembler.bindings
+            if b.name not in latest
+        }
+        inputs: dict[str, tuple[str, ...]] = {}
+        for name, model in self.models.items():
+            wanted = {spec.name for spec in model.input_specs()}
+            inputs[name] = tuple(s for s, made in produces.items() if made & wanted)
+            if not inputs[name] and config.fuser is not None:
+                raise ConfigError(
+                    f"model {name!r} takes no tensor of the pipeline's sensors",
+                    file=str(config.path),
+                    key=f"models.{name}",
+                )
+        return inputs
+
+    def _build_fuser(self) -> Fuser | None:
+        """The pipeline's fuser, given its models' instance names."""
+        config = self.config
+        if config.fuser is None:
+            return None
+        cls = component_class(self.registry, config, "fuser", config.fuser.name, "fuser.name")
+        try:
+            fuser: Fuser = cls(models=list(self.models), **dict(config.fuser.options))
+        except (FusionError, TypeError) as exc:
+            option = exc.context.get("key") if isinstance(exc, FusionError) else None
+            message = exc.message if isinstance(exc, FusionError) else str(exc)
+            key = "fuser.options" if option is None else f"fuser.options.{option}"
+            raise ConfigError(message, file=str(config.path), key=key) from None
+        return fuser
 
     def _build_sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
@@ -454,7 +538,8 @@ class Pipeline:
 
     def _abandon(self) -> None:
         """Close what the constructor opened before it failed (sinks, engines, source)."""
-        for closer in [*(s.close for s in self.sinks), *(e.close for e in self.engines)]:
+        engines = [e for engine_set in self.engine_sets for e in engine_set.values()]
+        for closer in [*(s.close for s in self.sinks), *(e.close for e in engines)]:
             try:
                 closer()
             except Exception as exc:  # the constructor's own error is the one to report
@@ -827,8 +912,8 @@ class Pipeline:
 
     # -- inference and sinks ----------------------------------------------------------------
 
-    def _infer_loop(self, engine: Engine, sink_q: queue.Queue[Any]) -> None:
-        """One inference thread with its own engine; several take frames from one queue.
+    def _infer_loop(self, engines: dict[str, Engine], sink_q: queue.Queue[Any]) -> None:
+        """One inference thread with its own engines; several take frames from one queue.
 
         Every frame goes on to the sink thread, inferred or not (dropped at the deadline, or
         after an error), so that it can keep the order and free the frame's slot.
@@ -837,7 +922,7 @@ class Pipeline:
             while (job := self._infer_q.get()) is not _END:
                 try:
                     if self._error is None:
-                        self._infer(engine, job)
+                        self._infer(engines, job)
                 except _Stopped:
                     self._drop(job, "stopped")
                 except BaseException as exc:  # surfaced by run(); the other stages drain
@@ -846,7 +931,7 @@ class Pipeline:
         finally:
             sink_q.put(_END)
 
-    def _infer(self, engine: Engine, job: _Job) -> None:
+    def _infer(self, engines: dict[str, Engine], job: _Job) -> None:
         if self._realtime:
             if time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns:
                 self._drop(job, "deadline")
@@ -860,32 +945,67 @@ class Pipeline:
             self._group_tensors(group, future, job)
             for group, future in zip(self.assembler.groups, job.groups, strict=True)
         ]
-        assembled = self.assembler.assemble(job.frame, tensors)
+        if self.fuser is None:  # one model: its detections are the frame's
+            assembled = self.assembler.assemble(job.frame, tensors)
+            name = next(iter(self.models))
+            job.detections = self._run_model(name, engines[name], assembled.feed, job, "")
+            return
+        merged, present = self.assembler.gather(job.frame, tensors)
+        per_model: dict[str, Detections | None] = {}
+        for name, model in self.models.items():
+            if not any(job.frame.messages.get(s) is not None for s in self._model_inputs[name]):
+                per_model[name] = None  # its sensors have nothing in this frame: no stale boxes
+                with self._drop_lock:
+                    self.model_without_input[name] += 1
+                continue
+            feed = model.make_feed(merged, present)
+            per_model[name] = self._run_model(name, engines[name], feed, job, f".{name}")
         start = time.perf_counter_ns()
         try:
-            outputs = engine.infer(assembled.feed)
+            job.detections = self.fuser.fuse(per_model, job.frame.stamp_ns)
+        except FusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{type(self.fuser).__qualname__}.fuse raised {type(exc).__name__}: {exc}",
+                fuser=self.config.fuser.name if self.config.fuser else None,
+                stamp_ns=job.frame.stamp_ns,
+            ) from exc
+        job.timings_ms["fuse"] = (time.perf_counter_ns() - start) / _NS_PER_MS
+
+    def _run_model(
+        self, name: str, engine: Engine, feed: dict[str, np.ndarray], job: _Job, suffix: str
+    ) -> Detections:
+        """One model's engine and postprocess on one frame; timings ``infer<suffix>`` and
+        ``postprocess<suffix>``. An engine or postprocess that fails is a one-line error."""
+        model = self.models[name]
+        start = time.perf_counter_ns()
+        try:
+            outputs = engine.infer(feed)
         except FusionError:
             raise
         except Exception as exc:
             raise EngineError(
                 f"inference failed: {type(exc).__name__}: {exc}",
                 backend=engine.name,
+                model=name if suffix else None,
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         mid = time.perf_counter_ns()
         try:
-            job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
+            detections = model.postprocess(outputs, job.frame.stamp_ns)
         except FusionError:
             raise
         except Exception as exc:
             raise PluginError(
-                f"{type(self.model).__qualname__}.postprocess raised {type(exc).__name__}: {exc}",
-                model=self.config.model.name,
+                f"{type(model).__qualname__}.postprocess raised {type(exc).__name__}: {exc}",
+                model=name,
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         end = time.perf_counter_ns()
-        job.timings_ms["infer"] = (mid - start) / _NS_PER_MS
-        job.timings_ms["postprocess"] = (end - mid) / _NS_PER_MS
+        job.timings_ms[f"infer{suffix}"] = (mid - start) / _NS_PER_MS
+        job.timings_ms[f"postprocess{suffix}"] = (end - mid) / _NS_PER_MS
+        return detections
 
     def _group_tensors(
         self,
@@ -942,7 +1062,7 @@ class Pipeline:
         pending: dict[int, _Job] = {}
         next_seq = 0
         ends = 0
-        while ends < len(self.engines):
+        while ends < len(self.engine_sets):
             item = sink_q.get()
             if item is _END:
                 ends += 1
@@ -1016,9 +1136,9 @@ class Pipeline:
         self._pool = DaemonPool(self.workers, "fusionrt-preprocess")
         infer_threads = [
             threading.Thread(
-                target=self._infer_loop, args=(engine, sink_q), name=f"fusionrt-infer-{i}"
+                target=self._infer_loop, args=(engines, sink_q), name=f"fusionrt-infer-{i}"
             )
-            for i, engine in enumerate(self.engines)
+            for i, engines in enumerate(self.engine_sets)
         ]
         self._fanout = SinkFanout(self.sinks, self.queue_size, self._frame_written, self._fail)
         sink_thread = threading.Thread(
@@ -1134,7 +1254,8 @@ class Pipeline:
                 error = sink_error(sink, exc)
                 logger.error("%s", error)
                 self._fail(error)
-        for closer in [*(e.close for e in self.engines), self.source.close]:
+        engines = [e for engine_set in self.engine_sets for e in engine_set.values()]
+        for closer in [*(e.close for e in engines), self.source.close]:
             try:
                 closer()
             except Exception as exc:
@@ -1157,7 +1278,9 @@ class Pipeline:
         return RunResult(
             frames=self._written,
             dropped=self.dropped,
-            backend=self.engine.name,
+            backend=", ".join(
+                sorted({e.name for engine_set in self.engine_sets for e in engine_set.values()})
+            ),
             drive_s=stats.drive_s if stats is not None else 0.0,
             wall_s=wall_s,
             startup_s=None if self._first_frame_at is None else self._first_frame_at - launch,
@@ -1179,6 +1302,11 @@ class Pipeline:
             source_damage=self._source_damage,
             timeline_resets=self.assembler.synchronizer.resets,
             stale=self.stale_reports,
+            models_without_input=(
+                {name: self.model_without_input[name] for name in self.models}
+                if self.fuser is not None
+                else {}
+            ),
             replay_gaps=getattr(stats, "gaps", 0),
             replay_skipped_s=getattr(stats, "skipped_s", 0.0),
         )

@@ -9,7 +9,8 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
      "signal": null, "error": null, "records": 4021, "source_damage": 0,
-     "timeline_resets": 0, "stale": {}, "replay_gaps": 0, "replay_skipped_s": 0.0}
+     "timeline_resets": 0, "stale": {}, "models_without_input": {}, "replay_gaps": 0,
+     "replay_skipped_s": 0.0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
@@ -18,6 +19,8 @@ counts the source's reports that lost messages of the recording (a damaged file:
 is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeline_resets``
 counts the jumps every stream made at once (a bag looping), each logged with its size;
 ``stale`` how many times each sensor went silent for longer than its expected period × k;
+``models_without_input`` (several models) the frames each model sat out because none of its
+sensors had a message (it contributed nothing to them);
 ``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
 sleep through (``--max-gap``).
 
@@ -82,6 +85,7 @@ def build_report(
         "source_damage": result.source_damage,
         "timeline_resets": result.timeline_resets,
         "stale": dict(sorted(result.stale.items())),
+        "models_without_input": result.models_without_input,
         "replay_gaps": result.replay_gaps,
         "replay_skipped_s": round(result.replay_skipped_s, 3),
     }
