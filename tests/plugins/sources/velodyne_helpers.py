@@ -14,6 +14,7 @@ import math
 import socket
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -166,5 +167,6 @@ def write_pcap(
             frame = dpkt.ethernet.Ethernet(
                 src=b"\x60\x76\x88\x00\x00\x01", dst=b"\xff" * 6, type=0x0800, data=ip
             )
-            writer.writepkt(bytes(frame), ts=capture_ns / 1e9)
+            # a Decimal keeps every digit (a float of today's epoch in seconds does not)
+            writer.writepkt(bytes(frame), ts=Decimal(capture_ns) / 10**9)
     return path
