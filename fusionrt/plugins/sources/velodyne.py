@@ -18,7 +18,9 @@ decoding goes to ``inbox.report_drop`` with its reason (``bad_size``, ``unexpect
 ``malformed``, ``wrong_model``), as a record holding its bytes, the sender
 in ``path`` and its number in ``offset``. Packets the kernel dropped because the socket's
 buffer was full are counted as ``lost``, one report each, from the socket's drop counter
-(``SO_RXQ_OVFL``, Linux): they are seen with the next packet that arrives.
+(``SO_RXQ_OVFL``, Linux): they are seen with the next packet that arrives. A packet's arrival
+time is the kernel's receive time (``SO_TIMESTAMPNS``, 64-bit Linux), else when the thread read
+it.
 """
 
 from __future__ import annotations
@@ -53,10 +55,17 @@ logger = logging.getLogger("fusionrt.velodyne")
 #: about 3 s of a VLP-16, 0.3 s of a VLS-128 in dual-return mode.
 DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024
 
-# Linux's per-socket count of datagrams dropped for a full buffer, sent as ancillary data
-# (include/uapi/asm-generic/socket.h); Python's socket module does not name it.
+# Linux socket options whose ancillary data come with each datagram (include/uapi/asm-generic/
+# socket.h; Python's socket module names neither): the count of datagrams dropped for a full
+# buffer, and the kernel's receive time (SO_TIMESTAMPNS: a struct timespec, two 64-bit fields
+# on 64-bit systems, where it is used).
 _SO_RXQ_OVFL = 40
 _DROP_COUNTER = struct.Struct("=I")
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("=qq")
+_LINUX = sys.platform == "linux"
+_KERNEL_TIMESTAMPS = _LINUX and struct.calcsize("P") == 8
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_DROP_COUNTER.size) + socket.CMSG_SPACE(_TIMESPEC.size)
 _RECEIVE_SIZE = 2048  # larger than any data packet: a longer datagram is seen as bad_size
 _POLL_S = 0.1  # how long close() may wait for the receive thread to notice
 _JOIN_S = 5.0
@@ -120,8 +129,10 @@ class VelodyneSource(LiveSource):
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-            if sys.platform == "linux":
+            if _LINUX:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
+            if _KERNEL_TIMESTAMPS:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             sock.bind((address, port))
         except OSError as exc:
             sock.close()
@@ -142,20 +153,18 @@ class VelodyneSource(LiveSource):
 
     def _receive(self, inbox: RecordInbox) -> None:
         """The receive thread: until :meth:`close`."""
-        sock, ancillary_size = self._socket, socket.CMSG_SPACE(_DROP_COUNTER.size)
+        sock = self._socket
         while not self._stop.is_set():
             try:
-                packet, ancillary, _, sender = sock.recvmsg(_RECEIVE_SIZE, ancillary_size)
+                packet, ancillary, _, sender = sock.recvmsg(_RECEIVE_SIZE, _ANCILLARY_SIZE)
             except TimeoutError:
                 continue
             except OSError as exc:
                 if not self._stop.is_set():
                     logger.error("%s: receiving failed, no more packets: %s", self.path, exc)
                 return
-            arrival_ns = time.time_ns()
             self._packets += 1
-            if ancillary:
-                self._count_kernel_drops(ancillary, inbox, arrival_ns)
+            arrival_ns = self._arrival_ns(ancillary, inbox)
             try:
                 self._take(packet, sender[0], arrival_ns, inbox)
             except Exception:  # a bug here must not end the lidar's reception for the run
@@ -180,21 +189,27 @@ class VelodyneSource(LiveSource):
         )
         inbox.report_drop(self.topic, reason, record)
 
-    def _count_kernel_drops(
-        self, ancillary: list[tuple[int, int, bytes]], inbox: RecordInbox, arrival_ns: int
-    ) -> None:
-        """Report the datagrams the kernel dropped since the last count (``lost``)."""
+    def _arrival_ns(self, ancillary: list[tuple[int, int, bytes]], inbox: RecordInbox) -> int:
+        """When the packet arrived: the kernel's receive time where it gives one (a busy
+        process that reads late must not make a synchronised lidar's clock look off), else
+        now. Reports the datagrams the kernel dropped since the last count (``lost``)."""
+        arrival_ns = lost = 0
         for level, kind, data in ancillary:
-            if level != socket.SOL_SOCKET or kind != _SO_RXQ_OVFL:
+            if level != socket.SOL_SOCKET:
                 continue
-            total = _DROP_COUNTER.unpack_from(data)[0]
-            lost, self._kernel_drops = (total - self._kernel_drops) % 2**32, total
-            if lost:
-                logger.debug("%s: the kernel dropped %d packets (buffer full)", self.path, lost)
-            for _ in range(lost):
-                inbox.report_drop(
-                    self.topic, "lost", RawRecord(self.topic, arrival_ns, b"", PACKET_MSGTYPE)
-                )
+            if kind == _SO_TIMESTAMPNS:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+                arrival_ns = seconds * 1_000_000_000 + nanoseconds
+            elif kind == _SO_RXQ_OVFL:
+                total = _DROP_COUNTER.unpack_from(data)[0]
+                lost, self._kernel_drops = (total - self._kernel_drops) % 2**32, total
+        arrival_ns = arrival_ns or time.time_ns()
+        if lost:
+            logger.debug("%s: the kernel dropped %d packets (buffer full)", self.path, lost)
+        for _ in range(lost):
+            record = RawRecord(self.topic, arrival_ns, b"", PACKET_MSGTYPE)
+            inbox.report_drop(self.topic, "lost", record)
+        return arrival_ns
 
     def close(self) -> None:
         """Stop the receive thread and close the socket (idempotent)."""

@@ -24,8 +24,8 @@ agrees with the host's clock within ``max_clock_offset_ns``: a lidar synchronise
 PPS signal and a host synchronised by NTP or PTP agree within a few milliseconds, and the lidar's
 stamp is taken at the firing, free of network and scheduling delay. A lidar without PPS counts
 from power-on, so its time within the hour is arbitrary: the revolution is then stamped with the
-arrival time of its last packet on the host's clock (``time.time_ns`` live, the capture time in a
-``.pcap``), and the switch is logged.
+arrival time of its last packet on the host's clock (the kernel's receive time live, the capture
+time in a ``.pcap``), and the switch is logged.
 """
 
 from __future__ import annotations

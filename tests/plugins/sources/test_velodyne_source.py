@@ -7,6 +7,7 @@ when it agrees with the host's."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -192,6 +193,25 @@ def test_packets_the_kernel_dropped_are_counted_as_lost(source_factory):
     reasons = received.reasons()
     assert len(reasons) == 201 and reasons.count("lost") > 100
     assert set(reasons) == {"lost", "bad_size"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="kernel receive times are read on Linux")
+def test_arrival_is_when_the_kernel_received_the_packet_not_when_it_was_read(source_factory):
+    source = source_factory()  # a lidar without PPS (20 minutes off): stamped on arrival
+    time.sleep(0.3)  # the kernel turns receive timestamps on shortly after they are asked for
+    sender = Sender(source.port)
+    for packet in vlp16_stream(80, time.time_ns() - 20 * 60 * 10**9, with_points=False):
+        sender.send(packet.data)
+    time.sleep(1.0)  # a busy receiver: the packets wait in the socket's buffer
+    received = Received(source)
+    try:
+        received.wait("a revolution", lambda: received.records)
+    finally:
+        sender.close()
+        received.close()
+    sent_ms = [t / 1e6 for t in sender.sent_ns]
+    stamp_ms = received.records[0].stamp_ns / 1e6
+    assert sent_ms[0] <= stamp_ms <= sent_ms[-1] + 50  # not a second later, when it was read
 
 
 def test_the_model_is_detected_from_the_first_packet_when_not_given(source_factory):
