@@ -33,7 +33,7 @@ class Packet:
 
     data: bytes
     fired_ns: int
-    points: np.ndarray  # x, y, z, intensity (0…1), laser, fired_ns
+    points: np.ndarray | None  # x, y, z, intensity (0…1), laser, fired_ns
 
 
 POINT = np.dtype(
@@ -48,10 +48,12 @@ def vlp16_stream(
     rpm: float = 600.0,
     seed: int = 0,
     no_return_every: int = 0,
+    with_points: bool = True,
 ) -> list[Packet]:
     """``count`` consecutive packets of a VLP-16 spinning at ``rpm`` whose first firing is at
     ``start_ns``; distances 1-60 m and reflectivities drawn from ``seed``; every
-    ``no_return_every``-th return (if > 0) has no return (distance 0)."""
+    ``no_return_every``-th return (if > 0) has no return (distance 0); the expected points
+    are computed ``with_points`` only (slow)."""
     rng = np.random.default_rng(seed)
     units_per_us = rpm / 60 * 36000 / 1e6  # azimuth hundredths of a degree per µs
     packets = []
@@ -69,7 +71,7 @@ def vlp16_stream(
         reflectivity = rng.integers(0, 256, distances.shape)
         stamp_us = (fired_ns // 1000) % (HOUR_NS // 1000)
         data = wire.build_packet(azimuths[:-1], distances.tolist(), reflectivity.tolist(), stamp_us)
-        points = _points(azimuths, distances, reflectivity, fired_ns)
+        points = _points(azimuths, distances, reflectivity, fired_ns) if with_points else None
         packets.append(Packet(data, fired_ns, points))
     return packets
 
@@ -103,7 +105,7 @@ def _points(
 
 def expected_points(packets: list[Packet]) -> np.ndarray:
     """The points of ``packets`` in order."""
-    return np.concatenate([p.points for p in packets])
+    return np.concatenate([p.points for p in packets if p.points is not None])
 
 
 #: Rank of each laser's elevation: velodyne-decoder's ``ring`` (0 = lowest beam).
@@ -131,14 +133,13 @@ class Sender:
         self.sent_ns.append(time.time_ns())
         self.socket.sendto(data, ("127.0.0.1", self.port))
 
-    def send_paced(self, packets: list[Packet], speed: float = 1.0) -> None:
-        """Send at the lidar's rate (``speed`` × real time), in bursts of ≤ 10 ms."""
-        start = time.perf_counter()
+    def send_paced(self, packets: list[Packet]) -> None:
+        """Send each packet when it fired (its ``fired_ns`` on the host's clock), in bursts of
+        at most 10 ms: the lidar's clock then agrees with the host's."""
         for packet in packets:
-            due = (packet.fired_ns - packets[0].fired_ns) / 1e9 / speed
-            wait = due - (time.perf_counter() - start)
-            if wait > 0.01:
-                time.sleep(wait)
+            wait_s = (packet.fired_ns - time.time_ns()) / 1e9
+            if wait_s > 0.01:
+                time.sleep(wait_s)
             self.send(packet.data)
 
     def close(self) -> None:
