@@ -5,7 +5,11 @@ Built-in sources (registered with the ``fusionrt_sources`` hook below):
 * :class:`~fusionrt.plugins.sources.rosbag.RosbagSource` (``rosbag``): ROS 2 bags, MCAP and
   sqlite3 storage, split bags merged by time;
 * :class:`~fusionrt.plugins.sources.kitti.KittiSource` (``kitti``): KITTI object and raw folders;
-* :class:`~fusionrt.plugins.sources.nuscenes.NuScenesSource` (``nuscenes``): nuScenes folders.
+* :class:`~fusionrt.plugins.sources.nuscenes.NuScenesSource` (``nuscenes``): nuScenes folders;
+* :class:`~fusionrt.plugins.sources.velodyne_pcap.VelodynePcapSource` (``velodyne_pcap``): a
+  ``.pcap`` of Velodyne lidar packets; and the live
+  :class:`~fusionrt.plugins.sources.velodyne.VelodyneSource` (``velodyne``): the same packets
+  over UDP (both need the ``velodyne`` extra to open, not to register).
 
 Each says which paths it reads (``can_open``), so ``fusionrt run --source PATH`` finds the one
 that opens a drive, and gives the drive's ground truth (``ground_truth``): the bag's simulator
@@ -331,12 +335,14 @@ def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
 from fusionrt.plugins.sources.kitti import KittiSource  # noqa: E402
 from fusionrt.plugins.sources.nuscenes import NuScenesSource  # noqa: E402
 from fusionrt.plugins.sources.rosbag import RosbagSource  # noqa: E402
+from fusionrt.plugins.sources.velodyne import VelodyneSource  # noqa: E402
+from fusionrt.plugins.sources.velodyne_pcap import VelodynePcapSource  # noqa: E402
 
 
 @hookimpl
 def fusionrt_sources() -> list[type[Source]]:
-    """The built-in replay sources."""
-    return [RosbagSource, KittiSource, NuScenesSource]
+    """The built-in replay sources and the Velodyne live source."""
+    return [RosbagSource, KittiSource, NuScenesSource, VelodynePcapSource, VelodyneSource]
 
 
 __all__ = [
@@ -350,5 +356,7 @@ __all__ = [
     "RecordedSource",
     "RosbagSource",
     "TopicInfo",
+    "VelodynePcapSource",
+    "VelodyneSource",
     "fusionrt_sources",
 ]
