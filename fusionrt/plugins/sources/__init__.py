@@ -47,8 +47,9 @@ logger = logging.getLogger("fusionrt.sources")
 
 #: Default number of :class:`BadRecord` s a source keeps (all are counted and reported).
 MAX_BAD_RECORDS = 1000
-#: :class:`BadRecord` reasons that lose no message.
-NOT_LOST = frozenset({"corrupt_index", "log_time_step"})
+#: :class:`BadRecord` reasons that lose no message of the sensors: an index found wrong or a
+#: clock step (the data was read another way), packets of another device in a capture.
+NOT_LOST = frozenset({"corrupt_index", "log_time_step", "unexpected_sender", "wrong_model"})
 
 
 @dataclass(frozen=True, slots=True)
