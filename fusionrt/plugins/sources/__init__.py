@@ -1,4 +1,5 @@
-"""Replay sources: recorded drives as streams of :class:`~fusionrt.RawRecord` s, oldest first.
+"""Replay sources: recorded drives as streams of :class:`~fusionrt.RawRecord` s, oldest first;
+and live sources that read a device directly.
 
 Built-in sources (registered with the ``fusionrt_sources`` hook below):
 
@@ -9,7 +10,9 @@ Built-in sources (registered with the ``fusionrt_sources`` hook below):
 * :class:`~fusionrt.plugins.sources.velodyne_pcap.VelodynePcapSource` (``velodyne_pcap``): a
   ``.pcap`` of Velodyne lidar packets; and the live
   :class:`~fusionrt.plugins.sources.velodyne.VelodyneSource` (``velodyne``): the same packets
-  over UDP (both need the ``velodyne`` extra to open, not to register).
+  over UDP (both need the ``velodyne`` extra to open, not to register);
+* the live :class:`~fusionrt.plugins.sources.socketcan.SocketCanSource` (``socketcan``): a CAN
+  bus through python-can.
 
 Each says which paths it reads (``can_open``), so ``fusionrt run --source PATH`` finds the one
 that opens a drive, and gives the drive's ground truth (``ground_truth``): the bag's simulator
@@ -336,14 +339,22 @@ def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
 from fusionrt.plugins.sources.kitti import KittiSource  # noqa: E402
 from fusionrt.plugins.sources.nuscenes import NuScenesSource  # noqa: E402
 from fusionrt.plugins.sources.rosbag import RosbagSource  # noqa: E402
+from fusionrt.plugins.sources.socketcan import SocketCanSource  # noqa: E402
 from fusionrt.plugins.sources.velodyne import VelodyneSource  # noqa: E402
 from fusionrt.plugins.sources.velodyne_pcap import VelodynePcapSource  # noqa: E402
 
 
 @hookimpl
 def fusionrt_sources() -> list[type[Source]]:
-    """The built-in replay sources and the Velodyne live source."""
-    return [RosbagSource, KittiSource, NuScenesSource, VelodynePcapSource, VelodyneSource]
+    """The built-in replay sources and the live ``velodyne`` and ``socketcan`` sources."""
+    return [
+        RosbagSource,
+        KittiSource,
+        NuScenesSource,
+        VelodynePcapSource,
+        VelodyneSource,
+        SocketCanSource,
+    ]
 
 
 __all__ = [
@@ -356,6 +367,7 @@ __all__ = [
     "NuScenesSource",
     "RecordedSource",
     "RosbagSource",
+    "SocketCanSource",
     "TopicInfo",
     "VelodynePcapSource",
     "VelodyneSource",
