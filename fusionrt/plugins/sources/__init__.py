@@ -11,8 +11,10 @@ Built-in sources (registered with the ``fusionrt_sources`` hook below):
   ``.pcap`` of Velodyne lidar packets; and the live
   :class:`~fusionrt.plugins.sources.velodyne.VelodyneSource` (``velodyne``): the same packets
   over UDP (both need the ``velodyne`` extra to open, not to register);
-* the live :class:`~fusionrt.plugins.sources.socketcan.SocketCanSource` (``socketcan``): a CAN
-  bus through python-can.
+* the live :class:`~fusionrt.plugins.sources.socketcan.SocketCanSource` (``socketcan``), a CAN
+  bus through python-can, and
+  :class:`~fusionrt.plugins.sources.video_capture.VideoCaptureSource` (``video``), a camera or
+  stream through OpenCV.
 
 Each says which paths it reads (``can_open``), so ``fusionrt run --source PATH`` finds the one
 that opens a drive, and gives the drive's ground truth (``ground_truth``): the bag's simulator
@@ -342,11 +344,13 @@ from fusionrt.plugins.sources.rosbag import RosbagSource  # noqa: E402
 from fusionrt.plugins.sources.socketcan import SocketCanSource  # noqa: E402
 from fusionrt.plugins.sources.velodyne import VelodyneSource  # noqa: E402
 from fusionrt.plugins.sources.velodyne_pcap import VelodynePcapSource  # noqa: E402
+from fusionrt.plugins.sources.video_capture import VideoCaptureSource  # noqa: E402
 
 
 @hookimpl
 def fusionrt_sources() -> list[type[Source]]:
-    """The built-in replay sources and the live ``velodyne`` and ``socketcan`` sources."""
+    """The built-in replay sources and the live ``velodyne``, ``socketcan`` and ``video``
+    sources."""
     return [
         RosbagSource,
         KittiSource,
@@ -354,6 +358,7 @@ def fusionrt_sources() -> list[type[Source]]:
         VelodynePcapSource,
         VelodyneSource,
         SocketCanSource,
+        VideoCaptureSource,
     ]
 
 
@@ -371,5 +376,6 @@ __all__ = [
     "TopicInfo",
     "VelodynePcapSource",
     "VelodyneSource",
+    "VideoCaptureSource",
     "fusionrt_sources",
 ]
