@@ -25,21 +25,21 @@ What does not become a record is counted with ``inbox.report_drop(topic, reason,
 * ``bus_down`` — the bus cannot be opened, or two receives in a row failed (the interface went
   down, the adapter was unplugged, the bus was shut down): reported once per outage, the bus
   closed and reopened with back-off (at once, then ``retry_initial_ms`` doubling to
-  ``retry_max_ms``) until it is back. ``reconnects`` counts the outages survived.
+  ``retry_max_ms``) until it is back (:class:`~.device_source.DeviceSource`). ``reconnects``
+  counts the outages survived.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fusionrt.plugins.sensors.can import CANDUMP_LINE_MSGTYPE, CanFrame, format_candump_line
-from fusionrt.plugins.sources.retry import Backoff
+from fusionrt.plugins.sources.device_source import DeviceSource, describe
 from fusionrt.runtime.errors import ConfigError
-from fusionrt.runtime.live import LiveSource, RecordInbox
+from fusionrt.runtime.live import RecordInbox
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.options import Option, resolve_options
 
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DROP_REASONS", "SocketCanSource", "can_frame"]
 
-logger = logging.getLogger("fusionrt.sources.socketcan")
-
 #: Why the source counts a frame or an event instead of a record (see the module docstring).
 DROP_REASONS = ("error_frame", "bus_error", "bus_down")
 
@@ -57,10 +55,9 @@ DROP_REASONS = ("error_frame", "bus_error", "bus_down")
 _RECEIVE_POLL_S = 0.1
 # A bus stamp further than this from the computer's clock is on another clock (logged once).
 _CLOCK_SKEW_WARN_NS = 1_000_000_000
-_JOIN_TIMEOUT_S = 2.0
 
 
-class SocketCanSource(LiveSource):
+class SocketCanSource(DeviceSource["can.BusABC"]):
     """Receives one CAN bus into the topic of the ``can`` sensor (see the module docstring).
 
     Constructed ``SocketCanSource(topics=[TOPIC], interface=..., channel=..., ...)`` by the
@@ -70,6 +67,8 @@ class SocketCanSource(LiveSource):
     """
 
     name = "socketcan"
+    down_reason = "bus_down"
+    logger = logging.getLogger("fusionrt.sources.socketcan")
     option_specs: ClassVar[Mapping[str, Option]] = {
         "interface": Option("socketcan", str),
         "channel": Option(None, (str, int), nullable=True),
@@ -80,12 +79,6 @@ class SocketCanSource(LiveSource):
     }
 
     def __init__(self, topics: Collection[str], **options: Any) -> None:
-        if isinstance(topics, str) or len(topics) != 1:
-            raise ConfigError(
-                f"the socketcan source reads one bus into one topic, got topics {list(topics)}",
-                key="topics",
-            )
-        super().__init__(topics)
         opts = resolve_options(self.option_specs, options, owner="socketcan source")
         import can  # noqa: PLC0415  (80 ms of imports: only CAN users pay them)
 
@@ -97,95 +90,46 @@ class SocketCanSource(LiveSource):
             )
         if opts["channel"] is None:
             raise ConfigError("the socketcan source needs a channel (e.g. can0)", key="channel")
-        if opts["retry_max_ms"] < opts["retry_initial_ms"]:
-            raise ConfigError("retry_max_ms must be >= retry_initial_ms", key="retry_max_ms")
         reserved = {"interface", "channel", "ignore_config"} & set(opts["bus_options"])
         if reserved:
             raise ConfigError(
                 f"bus_options may not set {', '.join(sorted(reserved))} (options of their own)",
                 key="bus_options",
             )
-        self.topic = self.topics[0]
-        self.interface: str = opts["interface"]
+        super().__init__(
+            topics,
+            what="bus",
+            where=f"{opts['interface']}:{opts['channel']}",
+            retry_initial_ms=opts["retry_initial_ms"],
+            retry_max_ms=opts["retry_max_ms"],
+        )
         self.channel = str(opts["channel"])
-        self.where = f"{self.interface}:{self.channel}"
         self.stamp_from_bus = opts["stamp_from"] == "bus"
         self._bus_kwargs: dict[str, Any] = {
-            "interface": self.interface,
+            "interface": opts["interface"],
             "channel": opts["channel"],
             "ignore_config": True,
             **opts["bus_options"],
         }
-        self._retry_s = (opts["retry_initial_ms"] / 1000, opts["retry_max_ms"] / 1000)
-        #: Outages the source recovered from (the bus came back).
-        self.reconnects = 0
         self._frames = 0
         self._bus: can.BusABC | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._warned: set[str] = set()
-        self._down = False  # an outage is reported and not yet over
 
     @property
     def bus(self) -> can.BusABC | None:
         """The python-can bus while it is open (``None`` while it is being reopened)."""
         return self._bus
 
-    def start(self, inbox: RecordInbox) -> None:
-        """Start the receive thread (it opens the bus, retrying until it is there)."""
-        if self._thread is not None:
-            raise RuntimeError("the socketcan source is already started")
-        self._thread = threading.Thread(
-            target=self._run, args=(inbox,), name=f"fusionrt-socketcan {self.where}", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop receiving and shut the bus down (idempotent)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=_JOIN_TIMEOUT_S)
-            if thread.is_alive():
-                logger.warning("%s: the receive thread did not end within 2 s", self.where)
-        super().close()
-
-    # -- the receive thread -------------------------------------------------------------------
-
-    def _run(self, inbox: RecordInbox) -> None:
-        backoff = Backoff(*self._retry_s)
-        while True:
-            bus = self._open(inbox, backoff)
-            if bus is None:
-                return
-            self._bus = bus
-            try:
-                self._receive(bus, inbox)
-            finally:
-                self._bus = None
-                bus.shutdown()
-            if self._stop.is_set():
-                return
-
-    def _open(self, inbox: RecordInbox, backoff: Backoff) -> can.BusABC | None:
-        """The bus, opened (retried with back-off); ``None`` once the source is closed."""
+    def _open_device(self) -> can.BusABC:
         import can  # noqa: PLC0415
 
-        while backoff.wait(self._stop):
-            try:
-                bus = can.Bus(**self._bus_kwargs)
-            except Exception as exc:  # python-can and its drivers raise CanError, OSError...
-                self._went_down(inbox, f"cannot open the bus: {_describe(exc)}")
-                continue
-            if self._down:
-                self._down = False
-                self.reconnects += 1
-                logger.warning("%s: the bus is back", self.where)
-            backoff.reset()
-            return bus
-        return None
+        self._bus = can.Bus(**self._bus_kwargs)
+        return self._bus
 
-    def _receive(self, bus: can.BusABC, inbox: RecordInbox) -> None:
+    def _release(self, bus: can.BusABC) -> None:
+        self._bus = None
+        bus.shutdown()
+
+    def _read(self, bus: can.BusABC, inbox: RecordInbox) -> str | None:
         """Frames into the inbox until the bus fails twice in a row or the source closes."""
         pending: Exception | None = None  # a failed receive, judged by the next one
         first = True
@@ -194,17 +138,17 @@ class SocketCanSource(LiveSource):
                 message = bus.recv(timeout=_RECEIVE_POLL_S)
             except Exception as exc:  # python-can raises CanError; some drivers OSError...
                 if pending is not None:
-                    self._went_down(inbox, f"receiving failed twice: {_describe(exc)}")
-                    return
+                    return f"receiving failed twice: {describe(exc)}"
                 pending = exc
                 continue
             if pending is not None:
-                self._warn_once("bus_error", f"a receive failed: {_describe(pending)}")
-                self._report(inbox, "bus_error", _describe(pending))
+                self._warn_once("bus_error", "a receive failed: %s", describe(pending))
+                self._report(inbox, "bus_error", describe(pending))
                 pending = None
             if message is not None:
                 self._take(message, inbox, check_clock=first)
                 first = False
+        return None
 
     def _take(self, message: can.Message, inbox: RecordInbox, *, check_clock: bool) -> None:
         """One received frame → a candump-line record in the inbox (or an error frame count)."""
@@ -214,7 +158,7 @@ class SocketCanSource(LiveSource):
             # candump's resolution; also absorbs the float's ~0.2 µs rounding of epoch seconds
             stamp_ns = round(message.timestamp * 1_000_000) * 1000
             if check_clock and abs(stamp_ns - now_ns) > _CLOCK_SKEW_WARN_NS:
-                logger.warning(
+                self.logger.warning(
                     "%s: the interface's timestamps are %.1f s off this computer's clock; "
                     "set stamp_from: arrival if its clock is not the computer's",
                     self.where,
@@ -231,32 +175,10 @@ class SocketCanSource(LiveSource):
             self._frames,
         )
         if frame.is_error:
-            self._warn_once("error_frame", f"error frame, class 0x{frame.arbitration_id:X}")
+            self._warn_once("error_frame", "error frame, class 0x%X", frame.arbitration_id)
             inbox.report_drop(self.topic, "error_frame", record)
         else:
             inbox.put(record)
-
-    # -- reports ------------------------------------------------------------------------------
-
-    def _went_down(self, inbox: RecordInbox, detail: str) -> None:
-        """Report an outage once, however many attempts to reopen it fail."""
-        if self._down:
-            logger.debug("%s: still down (%s)", self.where, detail)
-            return
-        self._down = True
-        logger.warning("%s: bus down (%s); retrying with back-off", self.where, detail)
-        self._report(inbox, "bus_down", detail)
-
-    def _warn_once(self, reason: str, detail: str) -> None:
-        """The first event of each reason as a warning, the others at debug level."""
-        level = logging.DEBUG if reason in self._warned else logging.WARNING
-        self._warned.add(reason)
-        logger.log(level, "%s: %s", self.where, detail)
-
-    def _report(self, inbox: RecordInbox, reason: str, detail: str) -> None:
-        """Count an event that carries no frame (its record holds the detail, for the log)."""
-        record = RawRecord(self.topic, time.time_ns(), detail.encode(), "", self.where)
-        inbox.report_drop(self.topic, reason, record)
 
 
 def can_frame(message: can.Message, channel: str, stamp_ns: int) -> CanFrame:
@@ -273,10 +195,3 @@ def can_frame(message: can.Message, channel: str, stamp_ns: int) -> CanFrame:
         is_fd=bool(message.is_fd),
         fd_flags=int(message.bitrate_switch) | (int(message.error_state_indicator) << 1),
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` of an exception, with its cause (python-can wraps the OSError)."""
-    text = f"{type(exc).__name__}: {exc}"
-    cause = exc.__cause__
-    return text if cause is None else f"{text} ({type(cause).__name__}: {cause})"

@@ -18,10 +18,10 @@ times), once; ``finished`` is set at its end.
 A stream that fails — cannot be opened, or ``grab`` returns nothing within
 ``read_timeout_ms`` (the FFmpeg backend's timeout; a camera unplugged, a server gone) — is
 reported once per outage (``inbox.report_drop(topic, "stream_down", ...)``), released and
-reopened with back-off (at once, then ``retry_initial_ms`` doubling to ``retry_max_ms``);
-``reconnects`` counts the outages survived. A frame that is not 8-bit BGR is counted as
-``bad_frame``. The records themselves go through the run's bounded inbox, which drops the
-oldest frame when the pipeline falls behind.
+reopened with back-off (at once, then ``retry_initial_ms`` doubling to ``retry_max_ms``:
+:class:`~.device_source.DeviceSource`); ``reconnects`` counts the outages survived. A frame
+that is not 8-bit BGR is counted as ``bad_frame``. The records themselves go through the run's
+bounded inbox, which drops the oldest frame when the pipeline falls behind.
 """
 
 from __future__ import annotations
@@ -38,16 +38,14 @@ import cv2
 import numpy as np
 
 from fusionrt.plugins.ros_types import typestore
+from fusionrt.plugins.sources.device_source import DeviceSource
 from fusionrt.plugins.sources.frame_records import ENCODINGS, frame_record_bytes
-from fusionrt.plugins.sources.retry import Backoff
 from fusionrt.runtime.errors import ConfigError
-from fusionrt.runtime.live import LiveSource, RecordInbox
+from fusionrt.runtime.live import RecordInbox
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.options import Option, resolve_options
 
 __all__ = ["APIS", "DROP_REASONS", "VideoCaptureSource"]
-
-logger = logging.getLogger("fusionrt.sources.video")
 
 #: ``api`` option → OpenCV backend.
 APIS: dict[str, int] = {
@@ -62,7 +60,7 @@ DROP_REASONS = ("stream_down", "bad_frame")
 _CREDENTIALS = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")  # user:password@ in a URL
 
 
-class VideoCaptureSource(LiveSource):
+class VideoCaptureSource(DeviceSource[cv2.VideoCapture]):
     """Receives one camera into the topic of its ``camera`` sensor (see the module docstring).
 
     Constructed ``VideoCaptureSource(topics=[TOPIC], uri=..., ...)`` by the pipeline from a
@@ -72,6 +70,8 @@ class VideoCaptureSource(LiveSource):
     """
 
     name = "video"
+    down_reason = "stream_down"
+    logger = logging.getLogger("fusionrt.sources.video")
     option_specs: ClassVar[Mapping[str, Option]] = {
         "uri": Option(None, (int, str), nullable=True),
         "api": Option("any", str, choices=tuple(APIS)),
@@ -85,12 +85,6 @@ class VideoCaptureSource(LiveSource):
     }
 
     def __init__(self, topics: Collection[str], **options: Any) -> None:
-        if isinstance(topics, str) or len(topics) != 1:
-            raise ConfigError(
-                f"the video source reads one camera into one topic, got topics {list(topics)}",
-                key="topics",
-            )
-        super().__init__(topics)
         opts = resolve_options(self.option_specs, options, owner="video source")
         uri = opts["uri"]
         if uri is None:
@@ -99,112 +93,73 @@ class VideoCaptureSource(LiveSource):
                 "pipeline)",
                 key="uri",
             )
-        if opts["retry_max_ms"] < opts["retry_initial_ms"]:
-            raise ConfigError("retry_max_ms must be >= retry_initial_ms", key="retry_max_ms")
-        self.topic = self.topics[0]
+        super().__init__(
+            topics,
+            what="camera",
+            where=_CREDENTIALS.sub(r"\1:***@", str(uri)),
+            retry_initial_ms=opts["retry_initial_ms"],
+            retry_max_ms=opts["retry_max_ms"],
+            # a thread blocked in OpenCV returns within its open or read timeout
+            join_timeout_s=max(opts["open_timeout_ms"], opts["read_timeout_ms"]) / 1000 + 1,
+        )
         self.uri: int | str = uri
-        self.shown_uri = _CREDENTIALS.sub(r"\1:***@", str(uri))
         self.api = _backend(opts["api"], uri)
         self.is_file = _is_file(uri)
         self.encoding: str = opts["encoding"]
         self.jpeg_quality: int = opts["jpeg_quality"]
         self.properties = _properties(opts["properties"])
         self._open_params = _timeouts(uri, opts["open_timeout_ms"], opts["read_timeout_ms"])
-        self._retry_s = (opts["retry_initial_ms"] / 1000, opts["retry_max_ms"] / 1000)
-        self._join_timeout_s = max(opts["open_timeout_ms"], opts["read_timeout_ms"]) / 1000 + 1
         if self.is_file:
             self._check_file()
-        #: Outages the source recovered from (the stream came back).
-        self.reconnects = 0
         #: Set when a file has been played to its end.
         self.finished = threading.Event()
         self._frames = 0
-        self._down = False
-        self._warned_bad_frame = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, inbox: RecordInbox) -> None:
         """Start the capture thread (it opens the camera, retrying until it is there)."""
-        if self._thread is not None:
-            raise RuntimeError("the video source is already started")
         typestore()  # built now, not while the first frame waits
-        self._thread = threading.Thread(
-            target=self._run, args=(inbox,), name=f"fusionrt-video {self.shown_uri}", daemon=True
-        )
-        self._thread.start()
+        super().start(inbox)
 
-    def close(self) -> None:
-        """Stop capturing and release the camera (idempotent). Waits for a capture blocked in
-        OpenCV up to its open or read timeout."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self._join_timeout_s)
-            if thread.is_alive():
-                logger.warning("%s: the capture thread did not end in time", self.shown_uri)
-        super().close()
+    def _open_device(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self.uri, self.api, self._open_params)
+        if not capture.isOpened():
+            capture.release()
+            raise OSError("OpenCV cannot open it")
+        self._apply_properties(capture)
+        return capture
 
-    # -- the capture thread -------------------------------------------------------------------
+    def _release(self, capture: cv2.VideoCapture) -> None:
+        capture.release()
 
-    def _run(self, inbox: RecordInbox) -> None:
-        backoff = Backoff(*self._retry_s)
-        while True:
-            capture = self._open(inbox, backoff)
-            if capture is None:
-                return
-            try:
-                ended = self._capture(capture, inbox)
-            finally:
-                capture.release()
-            if self._stop.is_set():
-                return
-            if self.is_file:
-                logger.info("%s: end of file after %d frames", self.shown_uri, self._frames)
-                self.finished.set()
-                return
-            self._went_down(inbox, ended)
-
-    def _open(self, inbox: RecordInbox, backoff: Backoff) -> cv2.VideoCapture | None:
-        """The opened capture (retried with back-off); ``None`` once the source is closed."""
-        while backoff.wait(self._stop):
-            capture = cv2.VideoCapture(self.uri, self.api, self._open_params)
-            if not capture.isOpened():
-                capture.release()
-                self._went_down(inbox, "cannot open")
-                continue
-            if self._stop.is_set():
-                capture.release()
-                return None
-            self._apply_properties(capture)
-            if self._down:
-                self._down = False
-                self.reconnects += 1
-                logger.warning("%s: the stream is back", self.shown_uri)
-            backoff.reset()
-            return capture
-        return None
-
-    def _capture(self, capture: cv2.VideoCapture, inbox: RecordInbox) -> str:
-        """Frames into the inbox until the stream ends or fails, or the source closes; why."""
+    def _read(self, capture: cv2.VideoCapture, inbox: RecordInbox) -> str | None:
+        """Frames into the inbox until the source closes or a file ends (``None``) or the
+        stream fails (why)."""
         first: tuple[float, float] | None = None  # a file's first frame: (monotonic s, ms)
         while not self._stop.is_set():
             if not capture.grab():
-                return "no frame within the read timeout, or the stream ended"
+                return self._ended("no frame within the read timeout, or the stream ended")
             if self.is_file:  # pace a file by its presentation times, like a camera
                 at_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
                 if first is None:
                     first = (time.monotonic(), at_ms)
                 delay = first[0] + (at_ms - first[1]) / 1000 - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
-                    break
+                    return None
             stamp_ns = time.time_ns()
             ok, frame = capture.retrieve()
             if not ok:
-                return "a grabbed frame could not be retrieved"
+                return self._ended("a grabbed frame could not be retrieved")
             self._frames += 1
             self._put(frame, stamp_ns, inbox)
-        return "closed"
+        return None
+
+    def _ended(self, why: str) -> str | None:
+        """A stream that fails is down (``why``); a file is over (played once, not reopened)."""
+        if not self.is_file:
+            return why
+        self.logger.info("%s: end of file after %d frames", self.where, self._frames)
+        self.finished.set()
+        return None
 
     def _put(self, frame: np.ndarray, stamp_ns: int, inbox: RecordInbox) -> None:
         """One captured frame → its record in the inbox (or a ``bad_frame`` count)."""
@@ -213,12 +168,10 @@ class VideoCaptureSource(LiveSource):
                 frame, self.encoding, stamp_ns, jpeg_quality=self.jpeg_quality
             )
         except ValueError as exc:
-            level = logging.DEBUG if self._warned_bad_frame else logging.WARNING
-            self._warned_bad_frame = True
-            logger.log(level, "%s: frame %d dropped: %s", self.shown_uri, self._frames, exc)
+            self._warn_once("bad_frame", "frame %d dropped: %s", self._frames, exc)
             self._report(inbox, "bad_frame", str(exc))
             return
-        inbox.put(RawRecord(self.topic, stamp_ns, data, msgtype, self.shown_uri, self._frames))
+        inbox.put(RawRecord(self.topic, stamp_ns, data, msgtype, self.where, self._frames))
 
     def _apply_properties(self, capture: cv2.VideoCapture) -> None:
         """Set ``properties`` on a freshly opened capture; log what the device did not take."""
@@ -226,8 +179,8 @@ class VideoCaptureSource(LiveSource):
             capture.set(prop, value)
             got = capture.get(prop)
             if got != value:
-                logger.warning(
-                    "%s: %s is %g, not the %g asked for", self.shown_uri, name, got, value
+                self.logger.warning(
+                    "%s: %s is %g, not the %g asked for", self.where, name, got, value
                 )
 
     def _check_file(self) -> None:
@@ -237,22 +190,6 @@ class VideoCaptureSource(LiveSource):
                 raise ConfigError(f"OpenCV cannot read the video file {self.uri}", key="uri")
         finally:
             capture.release()
-
-    # -- reports ------------------------------------------------------------------------------
-
-    def _went_down(self, inbox: RecordInbox, detail: str) -> None:
-        """Report an outage once, however many attempts to reopen it fail."""
-        if self._down:
-            logger.debug("%s: still down (%s)", self.shown_uri, detail)
-            return
-        self._down = True
-        logger.warning("%s: stream down (%s); retrying with back-off", self.shown_uri, detail)
-        self._report(inbox, "stream_down", detail)
-
-    def _report(self, inbox: RecordInbox, reason: str, detail: str) -> None:
-        """Count an event that carries no frame (its record holds the detail, for the log)."""
-        record = RawRecord(self.topic, time.time_ns(), detail.encode(), "", self.shown_uri)
-        inbox.report_drop(self.topic, reason, record)
 
 
 # -- options --------------------------------------------------------------------------------

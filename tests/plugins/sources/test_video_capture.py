@@ -170,7 +170,7 @@ def test_a_stream_not_there_is_retried_and_its_password_never_shown(caplog):
     finally:
         source.close()
     assert inbox.dropped == {(TOPIC, "stream_down"): 1}
-    assert source.shown_uri == f"tcp://operator:***@127.0.0.1:{closed}"
+    assert source.where == f"tcp://operator:***@127.0.0.1:{closed}"
     assert "operator:***@" in caplog.text and "s3cret" not in caplog.text
 
 
