@@ -166,9 +166,14 @@ def _message_class(name: str, schema: bytes) -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
+def decode_protobuf(name: str, schema: bytes, data: bytes) -> Any:
+    """A protobuf message of type ``name`` decoded with its schema (a ``FileDescriptorSet``)."""
+    return _message_class(name, bytes(schema)).FromString(data)
+
+
 def decode(schema: Any, data: bytes) -> Any:
     """A protobuf message of an MCAP schema (``FileDescriptorSet``), decoded strictly."""
-    return _message_class(schema.name, bytes(schema.data)).FromString(data)
+    return decode_protobuf(schema.name, bytes(schema.data), data)
 
 
 def mcap_messages(path: Path, *, torn_tail: bool = False) -> Iterator[tuple[str, Any]]:
