@@ -53,9 +53,12 @@ from fusionrt.runtime.errors import SinkError
 from fusionrt.runtime.messages import Detections, Frame
 from fusionrt.runtime.options import Option, resolve_options
 
-__all__ = ["FoxgloveLiveSink"]
+__all__ = ["STOP_WAIT_S", "FoxgloveLiveSink"]
 
 logger = logging.getLogger("fusionrt.foxglove")
+
+#: how long ``close`` waits for the server to stop (it disconnects every client)
+STOP_WAIT_S = 2.0
 
 
 class _Subscriptions(ServerListener):
@@ -202,11 +205,23 @@ class FoxgloveLiveSink(Sink):
                 channel.log(message, log_time=stamp)
 
     def close(self) -> None:
-        """Stop the server (clients are disconnected); idempotent."""
+        """Stop the server (clients are disconnected), waiting at most ``STOP_WAIT_S``;
+        idempotent."""
         server, self._server = self._server, None
         if server is None:
             return
-        server.stop()
+        # The SDK's stop sends each client a Close frame and waits until it is sent, without a
+        # time limit: behind the unread bytes of a client that does not read, that is until
+        # the client reads or TCP gives up (minutes). The run does not wait for it.
+        stopping = threading.Thread(target=server.stop, name="fusionrt-foxglove-stop", daemon=True)
+        stopping.start()
+        stopping.join(STOP_WAIT_S)
+        if stopping.is_alive():
+            logger.warning(
+                "foxglove: a client that does not read holds the server's stop; "
+                "not waiting for it (%s)",
+                self.url,
+            )
         for channel in self._channels.values():
             channel.close()
         logger.info(

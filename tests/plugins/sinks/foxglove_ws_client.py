@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sink_support import decode_protobuf
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 SUBPROTOCOL = "foxglove.sdk.v1"
@@ -89,9 +90,12 @@ class FoxgloveClient:
                 max_size=None,
                 max_queue=max_queue,
                 open_timeout=timeout_s,
+                close_timeout=1,
+                ping_interval=None,  # no keepalive: a stalled client stays stalled, not closed
             )
         )
         self.server_info: dict[str, Any] = {}
+        self.closed_by_server = False
         self.channels: dict[int, Advertised] = {}
         self._subscribed: dict[int, Advertised] = {}  # subscription id -> channel
 
@@ -118,13 +122,17 @@ class FoxgloveClient:
 
     def receive(self, timeout_s: float | None = None) -> Received | None:
         """The next ``messageData`` (text frames met on the way are handled), or ``None``
-        after ``timeout_s`` without one."""
+        after ``timeout_s`` without one or once the server has closed the connection
+        (:attr:`closed_by_server`)."""
         while True:
             try:
                 frame = self.connection.recv(
                     timeout=self.timeout_s if timeout_s is None else timeout_s
                 )
             except TimeoutError:
+                return None
+            except ConnectionClosed:
+                self.closed_by_server = True
                 return None
             if isinstance(frame, str):
                 self._handle_text(json.loads(frame))
@@ -152,7 +160,7 @@ class FoxgloveClient:
                 return received
 
     def drain(self, quiet_s: float) -> list[Received]:
-        """Every message until the server has been silent for ``quiet_s``."""
+        """Every message until the server has been silent for ``quiet_s`` or has closed."""
         received = []
         while (message := self.receive(quiet_s)) is not None:
             received.append(message)

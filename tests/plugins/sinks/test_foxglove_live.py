@@ -11,7 +11,10 @@ newest frame from itself; a port that cannot be served is one clear error.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -24,7 +27,15 @@ import numpy as np
 import pytest
 from foxglove_ws_client import SUBPROTOCOL, FoxgloveClient, Received
 from mcap.reader import make_reader
-from sink_support import SAMPLE_MCAP_SCHEMAS, Captured, check_foxglove_message, feed
+from sink_support import (
+    SAMPLE_MCAP_SCHEMAS,
+    Captured,
+    check_foxglove_message,
+    feed,
+    jsonl_lines,
+    run_command,
+    write_sample_pipeline,
+)
 
 from fusionrt.plugins.sinks.foxglove_channels import FoxgloveChannels, earliest_stamp
 from fusionrt.plugins.sinks.foxglove_live import FoxgloveLiveSink
@@ -222,6 +233,19 @@ def test_a_client_that_never_reads_neither_blocks_the_run_nor_loses_the_newest_f
     )
 
 
+@pytest.mark.timeout(180)
+def test_closing_does_not_wait_for_a_client_that_never_reads(sample, caplog):
+    sink = FoxgloveLiveSink(port=0, backlog=16)
+    sink.start(sample.info)
+    with client(sink, ALL, receive_buffer=4096, max_queue=1):
+        feed(sink, Captured(sample.info, sample.frames * 5))  # ~17 MB: past the socket buffers
+        closing = threading.Thread(target=sink.close)
+        closing.start()
+        closing.join(timeout=60)  # the SDK's own stop waits until the client reads
+        assert not closing.is_alive(), "close waited for the client that does not read"
+    assert "a client that does not read holds the server's stop" in caplog.text
+
+
 # -- errors -----------------------------------------------------------------------------
 
 
@@ -253,3 +277,79 @@ def test_a_bad_option_is_a_config_error_at_its_key(options, key):
     with pytest.raises(ConfigError) as error:
         FoxgloveLiveSink(**options)
     assert error.value.context["key"] == key
+
+
+# -- a real run -------------------------------------------------------------------------
+
+
+def _serving_url(process: subprocess.Popen[str], lines: list[str]) -> str:
+    """The address the run's sink printed (its stderr is kept in ``lines`` from then on by a
+    thread, so the run never blocks on a full pipe)."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        lines.append(line)
+        found = re.search(r"serving (ws://127\.0\.0\.1:\d+)", line)
+        if found:
+            threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True).start()
+            return found.group(1)
+    raise AssertionError("".join(lines))
+
+
+@pytest.mark.timeout(300)
+def test_a_real_run_serves_every_frame_to_a_client_while_another_never_reads(tmp_path):
+    pipeline = write_sample_pipeline(
+        tmp_path / "pipeline.yaml",
+        [{"name": "jsonl"}, {"name": "foxglove", "options": {"port": 0}}],
+    )
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    command = run_command(pipeline, out, "--realtime", "--rate", "4", "--report", str(report))
+    stderr: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as run:
+        try:
+            url = _serving_url(run, stderr)  # printed before the first frame: port 0 picked
+            stalled = FoxgloveClient(url, receive_buffer=4096, max_queue=1)
+            stalled.read_advertisements(ALL)
+            stalled.subscribe(ALL)
+            reader = FoxgloveClient(url)
+            reader.read_advertisements(ALL)
+            reader.subscribe(ALL)
+            received = reader.drain(quiet_s=60)  # until the run ends and closes the server
+            assert run.wait(timeout=60) == 0, "".join(stderr)  # not held by the stalled client
+        finally:
+            run.kill()
+    assert reader.closed_by_server
+    lines = jsonl_lines(out / "detections.jsonl")
+    assert json.loads(report.read_text())["frames"] == len(lines) > 0
+    written = {line["stamp_ns"]: len(line["detections"]) for line in lines}
+    scenes = [m for m in received if m.topic == DETECTIONS]
+    assert scenes and scenes[-1].log_time_ns == lines[-1]["stamp_ns"]  # to the last frame
+    for scene in scenes:  # each a frame the run wrote, with its detections
+        assert len(scene.decoded().entities) == written[scene.log_time_ns]
+    assert {m.topic for m in received} == ALL  # the transforms too, however late it came
+    stalled.close()
+    reader.close()
+
+
+def test_a_run_whose_port_is_taken_fails_in_one_line_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pipeline = write_sample_pipeline(
+            tmp_path / "pipeline.yaml", [{"name": "foxglove", "options": {"port": port}}]
+        )
+        done = subprocess.run(
+            run_command(pipeline, tmp_path / "out"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("fusionrt: error: ConfigError: cannot serve: ")
+    assert "Address already in use" in line and f"address='127.0.0.1:{port}'" in line
+    assert "key='sinks[0].options'" in line
