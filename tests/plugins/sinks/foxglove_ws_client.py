@@ -86,7 +86,7 @@ class FoxgloveClient:
             connect(
                 url,
                 sock=sock,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[SUBPROTOCOL],
                 max_size=None,
                 max_queue=max_queue,
                 open_timeout=timeout_s,

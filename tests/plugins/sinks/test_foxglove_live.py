@@ -36,6 +36,8 @@ from sink_support import (
     run_command,
     write_sample_pipeline,
 )
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from fusionrt.plugins.sinks.foxglove_channels import FoxgloveChannels, earliest_stamp
 from fusionrt.plugins.sinks.foxglove_live import FoxgloveLiveSink
@@ -130,6 +132,14 @@ def test_a_client_sees_the_recordings_channels_and_messages_byte_for_byte(sample
     for message in received:
         check_foxglove_message(message.topic, message.decoded())
     assert sink.frames_published == len(sample.frames) and sink.frames_unwatched == 0
+
+
+def test_a_client_asking_only_for_the_older_subprotocol_is_refused(sample):
+    # what the docs tell users of older Foxglove Studio releases: the SDK's server speaks
+    # foxglove.sdk.v1 only, and answers a client offering just foxglove.websocket.v1 with 400
+    with serving(sample) as sink, pytest.raises(InvalidStatus) as refused:
+        connect(sink.url, subprotocols=["foxglove.websocket.v1"], open_timeout=10)
+    assert refused.value.response.status_code == 400
 
 
 def test_the_decoded_transforms_place_every_sensor_and_the_scene_holds_the_detections(sample):
