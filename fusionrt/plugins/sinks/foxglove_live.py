@@ -16,8 +16,8 @@ the SDK does, and this sink relies on:
   So a slow or stalled client costs the run nothing. The SDK does not report how many it
   dropped (it logs "outbox for client ... full" at most every 30 s): the sink cannot count
   them.
-* A channel no client subscribes to has no sinks (``has_sinks()``): a frame nobody watches is
-  not converted at all (counted in :attr:`frames_unwatched`).
+* A channel no client subscribes to has no sinks (``has_sinks()``): a frame whose channels
+  nobody watches is not converted at all (counted in :attr:`frames_unwatched`).
 * The SDK keeps no latched messages (foxglove-sdk PR 300, closed). The static messages
   (transforms, camera calibrations) are therefore logged again, stamped at the earliest stamp
   of the latest frame: when a client subscribes to their channel (from the SDK's callback,
@@ -26,8 +26,8 @@ the SDK does, and this sink relies on:
 
 Options: ``host`` (default ``127.0.0.1``; ``0.0.0.0`` serves every interface), ``port``
 (default 8765; 0 picks a free one), ``jpeg_quality`` (85: only for cameras recorded raw, as the
-``mcap`` sink), ``backlog`` (messages queued per client, default 1024, the SDK's: about 150
-frames of the sample drive, 17 MB), ``static_period_s`` (default 1.0). The sink writes no file;
+``mcap`` sink), ``backlog`` (messages queued per client, default 1024, the SDK's: about 170
+frames of the sample drive, 20 MB), ``static_period_s`` (default 1.0). The sink writes no file;
 the address it serves is printed to stderr when it starts (with ``port: 0``, the port picked).
 A port that cannot be bound is a :class:`~fusionrt.runtime.errors.SinkError` naming it.
 """
@@ -118,7 +118,8 @@ class FoxgloveLiveSink(Sink):
         self._context = foxglove.Context()
         self._subscriptions = _Subscriptions(self)
         self._layout: FoxgloveChannels | None = None
-        self._channels: dict[str, Any] = {}
+        self._channels: dict[str, Any] = {}  # topic -> the SDK's typed channel
+        self._frame_channels: list[Any] = []  # the channels of each frame's messages
         self._static_topics: frozenset[str] = frozenset()  # transforms, calibrations
         self._static_stamp_ns: int | None = None  # None until the first frame
         self._static_next_s = 0.0
@@ -169,6 +170,9 @@ class FoxgloveLiveSink(Sink):
             channel_class = getattr(foxglove.channels, f"{channel.schema.__name__}Channel")
             self._channels[channel.topic] = channel_class(channel.topic, context=self._context)
         self._static_topics = frozenset(topic for topic, _ in layout.static_messages(0))
+        self._frame_channels = [
+            channel for topic, channel in self._channels.items() if topic not in self._static_topics
+        ]
         self._layout = layout
 
     def write(self, frame: Frame, detections: Detections, timings_ms: Mapping[str, float]) -> None:
@@ -183,7 +187,7 @@ class FoxgloveLiveSink(Sink):
         if first or now >= self._static_next_s:
             self._static_next_s = now + self.static_period_s
             self._log_static(self._static_topics)
-        if not any(channel.has_sinks() for channel in self._channels.values()):
+        if not any(channel.has_sinks() for channel in self._frame_channels):
             self.frames_unwatched += 1
             return
         log_time = int(frame.stamp_ns)

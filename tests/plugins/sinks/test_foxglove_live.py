@@ -198,6 +198,8 @@ def test_the_static_messages_are_logged_again_every_period(sample):
         received = connection.drain(quiet_s=0.5)
     assert [m.topic for m in received] == [TRANSFORMS] * len(frames)
     assert [m.log_time_ns for m in received] == [earliest_stamp(f) for f, _, _ in frames]
+    # a client watching only the transforms costs no frame's conversion
+    assert (sink.frames_unwatched, sink.frames_published) == (len(frames), 0)
 
 
 # -- a slow client ----------------------------------------------------------------------
