@@ -206,6 +206,7 @@ class RunResult:
     map_report: MapReport | None = None
     map_note: str = ""
     records: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
     signal: int | None = None
     error: str | None = None
     source_damage: int = 0
@@ -1297,6 +1298,7 @@ class Pipeline:
             map_report=report,
             map_note=note,
             records=self._records_in,
+            messages={name: self._decoded[name] for name in self.config.sensor_names()},
             signal=signum,
             error=None if error is None else f"{type(error).__name__}: {error}",
             source_damage=self._source_damage,
