@@ -358,21 +358,25 @@ class LidarSensor(Sensor):
         context: PreprocessContext,
         time_field: str,
     ) -> np.ndarray:
-        """Ego-frame points moved to the ego pose at the reference stamp (float64, N×3)."""
+        """Ego-frame points moved to the ego pose at the reference stamp (N×3, xyz's dtype)."""
         assert isinstance(message.payload, np.ndarray)  # checked by preprocess
         stamps, finite = point_stamps_ns(message.payload, message.stamp_ns, time_field)
-        if self.time_resolution_ns > 1:
-            step = self.time_resolution_ns
-            stamps = (stamps + step // 2) // step * step
         pose_stamps, poses = pose_table(context.ego_poses)
         reference = context.reference_stamp_ns
         reference = message.stamp_ns if reference is None else reference
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf points stay NaN: dropped
-            ego = np.asarray(xyz, np.float64)
-            if transform is not None:
-                ego = ego @ transform[:3, :3].T + transform[:3, 3]
+            ego = compensate_points(
+                xyz,
+                stamps,
+                int(reference),
+                pose_stamps,
+                poses,
+                time_resolution_ns=self.time_resolution_ns,
+                sensor_to_ego=transform,
+            )
+        if not finite.all():
             ego[~finite] = np.nan  # a point without a valid time is dropped
-            return np.asarray(compensate_points(ego, stamps, int(reference), pose_stamps, poses))
+        return ego
 
     # samples -----------------------------------------------------------------------------
 

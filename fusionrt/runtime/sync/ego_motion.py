@@ -34,14 +34,19 @@ def compensate_points(
     reference_stamp_ns: int,
     pose_stamps_ns: ArrayLike,
     poses: ArrayLike,
+    *,
+    time_resolution_ns: int = 1,
+    sensor_to_ego: ArrayLike | None = None,
 ) -> np.ndarray:
     """Move each point from the ego frame at its own stamp into the ego frame at the reference.
 
     ``points`` is N×3 (or N×D, D > 3: the first three columns are the coordinates, the others
     are carried over unchanged); ``point_stamps_ns`` ``(N,)`` int64; ``pose_stamps_ns`` ``(K,)``
-    sorted int64 and ``poses`` ``(K, 4, 4)`` ego -> world. Returns the compensated points with
-    the input's float dtype (computed in float64). Vectorised over the points; poses are
-    interpolated once per distinct point stamp.
+    sorted int64 and ``poses`` ``(K, 4, 4)`` ego -> world. ``time_resolution_ns`` rounds the
+    point stamps to the nearest multiple first (1: exact), so that a sweep needs ~100 pose
+    interpolations instead of one per point. ``sensor_to_ego`` (4×4), when given, says the
+    points are in a sensor frame: it is applied first, in the same pass. Returns the
+    compensated points with the input's float dtype (computed in float64).
     """
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] < 3:
@@ -51,31 +56,108 @@ def compensate_points(
         raise ValueError(
             f"point_stamps_ns has shape {stamps.shape}, expected ({pts.shape[0]},) for the points"
         )
+    step = int(time_resolution_ns)
+    if step < 1:
+        raise ValueError(f"time_resolution_ns must be >= 1, got {time_resolution_ns}")
     out_dtype = pts.dtype if np.issubdtype(pts.dtype, np.floating) else np.dtype(np.float64)
     if pts.shape[0] == 0:
         return pts.astype(out_dtype, copy=True)
     pose_stamps = _int_stamps(pose_stamps_ns, "pose_stamps_ns")
     track = np.asarray(poses, dtype=np.float64)
 
-    unique, inverse = np.unique(stamps, return_inverse=True)
-    at_points = interpolate_poses(pose_stamps, track, unique)  # (U, 4, 4) ego(t_i) -> world
-    at_reference = interpolate_poses(
-        pose_stamps, track, np.asarray([int(reference_stamp_ns)], dtype=np.int64)
-    )[0]
+    index, bin_stamps = _stamp_bins(stamps, step)
+    rotations, translations = _motions(bin_stamps, int(reference_stamp_ns), pose_stamps, track)
+    if sensor_to_ego is not None:
+        mount = np.asarray(sensor_to_ego, dtype=np.float64)
+        if mount.shape != (4, 4):
+            raise ValueError(f"sensor_to_ego must be 4×4, got shape {mount.shape}")
+        # (motion ∘ mount)(p) = R (M p + m) + t = (R M) p + (R m + t)
+        translations = rotations @ mount[:3, 3] + translations
+        rotations = rotations @ mount[:3, :3]
+    # Column-major (N, D): each coordinate is one contiguous row of out.T, which _apply writes
+    # block by block and a BLAS consumer (the BEV rasteriser) reads as a (3, N) matrix.
+    out = np.empty(pts.shape[::-1], out_dtype).T
+    out[:, 3:] = pts[:, 3:]
+    _apply(rotations, translations, index, pts[:, :3], out.T[:3])
+    return out
+
+
+def _stamp_bins(stamps: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(index (N,), bin_stamps (U,))``: each stamp rounded to ``step``, as an index into
+    the sorted distinct rounded stamps.
+
+    A sweep's rounded stamps span a few hundred steps: counting them (O(N)) replaces the
+    sort of ``np.unique`` (O(N log N), most of the cost before); a wider span sorts.
+    """
+    numbers = stamps if step == 1 else (stamps + step // 2) // step
+    low, high = int(numbers.min()), int(numbers.max())
+    if high - low < 4 * numbers.size:
+        offsets = (numbers - low).astype(np.intp)
+        present = np.flatnonzero(np.bincount(offsets, minlength=high - low + 1))
+        lookup = np.empty(high - low + 1, np.intp)
+        lookup[present] = np.arange(present.size)
+        return lookup[offsets], (low + present) * step
+    distinct, inverse = np.unique(numbers, return_inverse=True)
+    return inverse.reshape(-1), distinct * step
+
+
+def _motions(
+    bin_stamps: np.ndarray, reference_ns: int, pose_stamps: np.ndarray, track: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotations ``(U, 3, 3)`` and translations ``(U, 3)`` of ego(t_i) -> ego(t_ref)."""
+    query = np.append(bin_stamps, np.int64(reference_ns))
+    *at_points, at_reference = interpolate_poses(pose_stamps, track, query)  # ego -> world
+    at = np.asarray(at_points)
     r_ref_t = at_reference[:3, :3].T
     # ego(t_i) -> ego(t_ref) = pose(t_ref)^-1 @ pose(t_i)
-    rotations = r_ref_t @ at_points[:, :3, :3]  # (U, 3, 3)
-    translations = (at_points[:, :3, 3] - at_reference[:3, 3]) @ r_ref_t.T  # (U, 3)
+    rotations = r_ref_t @ at[:, :3, :3]
+    translations = (at[:, :3, 3] - at_reference[:3, 3]) @ r_ref_t.T
+    return rotations, translations
 
-    xyz = pts[:, :3].astype(np.float64, copy=False)
-    if unique.size == 1:
-        moved = xyz @ rotations[0].T + translations[0]
-    else:
-        inverse = inverse.reshape(-1)
-        moved = np.einsum("nij,nj->ni", rotations[inverse], xyz) + translations[inverse]
-    out = pts.astype(out_dtype, copy=True)
-    out[:, :3] = moved
-    return out
+
+def _apply(
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    index: np.ndarray,
+    xyz: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write into ``out`` ``(3, N)`` point ``n`` of ``xyz`` ``(N, 3)`` moved by transform
+    ``index[n]``, computed in float64.
+
+    Blocks of points that stay in cache: one gather of the twelve coefficients of each
+    point's transform, then twelve multiply-adds over whole rows — about 4× faster than
+    ``einsum`` over an ``(N, 3, 3)`` gather of the rotations.
+    """
+    count = xyz.shape[0]
+    if rotations.shape[0] == 1:
+        out[...] = rotations[0] @ xyz.T.astype(np.float64) + translations[0][:, None]
+        return
+    table = np.concatenate([rotations.reshape(-1, 9), translations], axis=1).T.copy()  # (12, U)
+    block = min(count, _BLOCK_POINTS)
+    coefficients = np.empty((12, block), np.float64)
+    source = np.empty((3, block), np.float64)
+    moved = np.empty((3, block), np.float64)
+    product = np.empty(block, np.float64)
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        size = stop - start
+        coef, src, tmp = coefficients[:, :size], source[:, :size], product[:size]
+        np.take(table, index[start:stop], axis=1, out=coef)
+        src[...] = xyz[start:stop].T
+        x, y, z = src
+        for row in range(3):
+            dst = moved[row, :size]
+            np.multiply(coef[3 * row], x, out=dst)
+            np.multiply(coef[3 * row + 1], y, out=tmp)
+            dst += tmp
+            np.multiply(coef[3 * row + 2], z, out=tmp)
+            dst += tmp
+            dst += coef[9 + row]
+        out[:, start:stop] = moved[:, :size]
+
+
+_BLOCK_POINTS = 8192  # 12 coefficient rows of float64: 768 KiB, within a core's L2
 
 
 def poses_from_speed_yaw_rate(
