@@ -322,7 +322,7 @@ class RosbagSource(RecordedSource):
             if conn.encoding != "cdr":
                 problem = "unsupported_encoding"
             elif not conn.msgtype or (
-                conn.msgtype not in self._known_types and not conn.definition.strip()
+                conn.msgtype not in self._known_types and conn.definition is None
             ):
                 problem = "unknown_type"
             self._problems[key] = problem
