@@ -44,7 +44,6 @@ from fusionrt.runtime.errors import ConfigError, brief
 from fusionrt.runtime.safe_yaml import read_yaml
 
 SYNC_POLICIES = ("approximate_time", "collector")
-BACKENDS_BUILTIN = ("auto", "onnxruntime", "torch", "tensorrt")
 
 #: The longest duration a file may give: its nanoseconds still fit the int64 stamps.
 MAX_DURATION_MS = 1e12
