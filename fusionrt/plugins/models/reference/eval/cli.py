@@ -6,10 +6,11 @@ Example::
     fusionrt eval --drive drives/fog --modalities lidar,camera --backend onnxruntime --json l+c.json
 
 OUT holds ``map`` (overall, car, pedestrian, cyclist), ``ap`` (per class and threshold),
-``frames``, ``conditions`` (the same per condition group: clear, fog, night, rain,
-sensor_failure) and, without ``--modalities``, ``ablation`` (overall mAP with only some
-modalities kept: all, camera, lidar, radar, lidar+camera, all-but-text) and
-``ablation_by_condition``.
+``frames``, ``operating_point`` (the score threshold of the highest F1 at 2 m, all classes:
+the model's default ``score_threshold``), ``conditions`` (the same per condition group:
+clear, fog, night, rain, sensor_failure) and, without ``--modalities``, ``ablation``
+(overall mAP with only some modalities kept: all, camera, lidar, radar, lidar+camera,
+all-but-text) and ``ablation_by_condition``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fusionrt.plugins.models.reference.model import MASKABLE, ReferenceModel, parse_modalities
 from fusionrt.runtime.engines.base import NetworkSource
 from fusionrt.runtime.engines.selection import open_engine
 from fusionrt.runtime.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fusionrt.runtime.evaluation import OperatingPoint
 
 
 def evaluate(
@@ -40,6 +45,7 @@ def evaluate(
         run_drives,
         summarise,
     )
+    from fusionrt.runtime.evaluation import operating_point  # noqa: PLC0415
 
     for drive in drives:
         if not Path(drive).is_dir():
@@ -66,6 +72,9 @@ def evaluate(
         "drives": [str(d) for d in drives],
         "modalities": [m for m in kept if m in MASKABLE],
         **overall.to_dict(),
+        "operating_point": _to_dict(
+            operating_point([f for g in results[main].values() for f in g])
+        ),
         "conditions": {g: r.to_dict() for g, r in reports[main].items() if g != "overall"},
         "wall_s": round(time.perf_counter() - start, 1),
     }
@@ -77,12 +86,17 @@ def evaluate(
     return out
 
 
+def _to_dict(point: OperatingPoint | None) -> dict[str, float | int] | None:
+    return None if point is None else point.to_dict()
+
+
 def _run(args: argparse.Namespace) -> int:
     result = evaluate(args.drive, args.modalities, args.backend, args.onnx, args.quiet)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     overall = result["map"]
     print(f"mAP {overall} over {result['frames']} frames -> {args.json}")
+    print("operating point:", json.dumps(result["operating_point"]))
     if "ablation" in result:
         print("ablation (overall mAP):", json.dumps(result["ablation"]))
     return 0

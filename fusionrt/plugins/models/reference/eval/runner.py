@@ -38,6 +38,9 @@ ABLATION: dict[str, tuple[str, ...]] = {
     "all-but-radar": ("camera", "lidar", "text"),
 }
 SENSOR_FAILURE = "sensor_failure"
+#: Score down to which the evaluation keeps detections: mAP ranks them all, and the operating
+#: point (the model's default ``score_threshold``) is chosen among them.
+EVAL_SCORE_THRESHOLD = 0.05
 
 Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
@@ -72,7 +75,10 @@ def run_drives(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, list[FrameResult]]]:
     """Frame results per variant and per condition group of ``drives``."""
-    models = {name: ReferenceModel(kept) for name, kept in variants.items()}
+    models = {
+        name: ReferenceModel(kept, score_threshold=EVAL_SCORE_THRESHOLD)
+        for name, kept in variants.items()
+    }
     results: dict[str, dict[str, list[FrameResult]]] = {name: {} for name in variants}
     for drive in drives:
         group = drive_condition(drive)
