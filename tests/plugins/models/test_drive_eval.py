@@ -58,6 +58,9 @@ def test_fusionrt_eval_writes_the_fixed_interface(short_drive, tmp_path):
     assert result["frames"] >= 20 and SENSOR_FAILURE in result["conditions"]
     fixed = {"all", "camera", "lidar", "radar", "lidar+camera", "all-but-text"}
     assert fixed <= set(result["ablation"])
+    point = result["operating_point"]  # the threshold of the highest F1 at 2 m
+    assert 0.01 <= point["score_threshold"] <= 0.99 and 0.0 <= point["f1"] <= 1.0
+    assert point["distance_m"] == 2.0 and point["ground_truth"] > 0
     args = parser.parse_args(
         [
             "eval",
@@ -78,6 +81,7 @@ def test_fusionrt_eval_writes_the_fixed_interface(short_drive, tmp_path):
     (tmp_path / "eval_only-lidar.json").write_text(json.dumps(only))
     summary = combine(tmp_path)
     assert summary["baselines"]["lidar"]["overall"] == only["map"]["overall"]
+    assert summary["shipped"]["operating_point"] == point
     table = markdown(summary)
     assert "| all-but-text |" in table and "| lidar only |" in table
 
