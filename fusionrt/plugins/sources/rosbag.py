@@ -5,6 +5,13 @@ the **raw CDR bytes** as recorded, the ``msgtype`` (``sensor_msgs/msg/PointCloud
 storage file (``path``) and where the message is in it (``offset``). It does not deserialize:
 the sensors do.
 
+**Why it reads bags itself** rather than through rosbags' ``Reader`` (whose typestore it
+uses): rosbags raises on a bag cut short (an MCAP file without its end magic, a sqlite3
+database shorter than its header says: ``ReaderError`` before the first message) and on a
+damaged chunk (the decompressor's error, mid-replay), and a drive recorded on a car is often
+exactly that (the recorder killed, a copy interrupted, bit rot). The storage readers below
+replay every message the file still holds and report what is lost, with its count.
+
 **Order.** Records come in the order of their *log time* — the time the recorder received
 the message, which rosbag2 stores as the message timestamp (MCAP ``log_time``, the sqlite3
 ``timestamp`` column) — and that is ``RawRecord.stamp_ns``. A message's header stamp (the
