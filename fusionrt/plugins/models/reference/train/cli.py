@@ -68,7 +68,9 @@ def _fit(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.train.ship import ship  # noqa: PLC0415
 
-    card = ship(args.checkpoint, args.eval_json, args.bench_json)
+    card = ship(
+        args.checkpoint, args.eval_json, args.bench_json, args.sample_drive, args.sample_index
+    )
     print(json.dumps({k: card[k] for k in ("params", "flops", "onnx_bytes")}))
     return 0
 
@@ -112,6 +114,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("checkpoint", type=Path)
     ship.add_argument("--eval-json", type=Path, help="fusionrt eval output to record")
     ship.add_argument("--bench-json", type=Path, help="benchmarks/model_bench.py output to record")
+    ship.add_argument(
+        "--sample-drive",
+        type=Path,
+        help="store a frame of this drive as the sample frame the export is verified on "
+        "(default: keep the shipped one)",
+    )
+    ship.add_argument("--sample-index", type=int, default=100, help="that frame's index (100)")
     export = actions.add_parser("export", help="export a checkpoint to ONNX (verified)")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
