@@ -214,8 +214,10 @@ def pose_table(ego_poses: Any) -> tuple[np.ndarray, np.ndarray]:
             f"ego_poses: {stamps.shape} stamps and {poses.shape} poses (need K and K×4×4, K≥1)",
             key="ego_poses",
         )
-    order = np.argsort(stamps, kind="stable")
-    return stamps[order], poses[order]
+    if stamps.size > 1 and np.any(stamps[1:] < stamps[:-1]):  # sources give them sorted
+        order = np.argsort(stamps, kind="stable")
+        return stamps[order], poses[order]
+    return stamps, poses
 
 
 def point_stamps_ns(points: np.ndarray, stamp_ns: int, field: str) -> tuple[np.ndarray, np.ndarray]:

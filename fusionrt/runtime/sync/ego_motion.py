@@ -107,7 +107,17 @@ def _motions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotations ``(U, 3, 3)`` and translations ``(U, 3)`` of ego(t_i) -> ego(t_ref)."""
     query = np.append(bin_stamps, np.int64(reference_ns))
-    *at_points, at_reference = interpolate_poses(pose_stamps, track, query)  # ego -> world
+    # Only the poses bracketing the queries take part: a drive's whole track (a pose per CAN
+    # message, an hour long) is not converted to quaternions for every sweep. Two poses at
+    # least, and every pose up to the first after the last query: the interpolation is the
+    # one over the whole track, duplicate stamps included.
+    count = len(pose_stamps)
+    first = int(np.searchsorted(pose_stamps, query.min(), side="right")) - 1
+    first = min(max(first, 0), max(count - 2, 0))
+    stop = min(int(np.searchsorted(pose_stamps, query.max(), side="right")) + 1, count)
+    *at_points, at_reference = interpolate_poses(  # ego -> world
+        pose_stamps[first:stop], track[first:stop], query
+    )
     at = np.asarray(at_points)
     r_ref_t = at_reference[:3, :3].T
     # ego(t_i) -> ego(t_ref) = pose(t_ref)^-1 @ pose(t_i)

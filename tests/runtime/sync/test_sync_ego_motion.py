@@ -183,6 +183,7 @@ def _random_pose(rng: np.random.Generator, scale: float) -> np.ndarray:
     columns=st.integers(3, 5),
     dtype=st.sampled_from([np.float32, np.float64]),
     mounted=st.booleans(),
+    poses_count=st.integers(1, 40),
 )
 def test_compensation_matches_the_plain_per_point_implementation(
     *,
@@ -193,15 +194,17 @@ def test_compensation_matches_the_plain_per_point_implementation(
     columns: int,
     dtype: type,
     mounted: bool,
+    poses_count: int,
 ) -> None:
-    # Random sweeps, random pose tracks (arbitrary rotations) and mounts; dense and sparse
-    # stamp spans (the counting and the sorting path); the result must be the plain
+    # Random sweeps, random pose tracks (arbitrary rotations) and mounts; narrow and wide
+    # stamp spans (a bin per step, or per distinct stamp); the result must be the plain
     # computation's to float tolerance, in the input's dtype, extra columns untouched.
     rng = np.random.default_rng(seed)
     start = int(rng.integers(0, 2 * 10**18))
     stamps = start + rng.integers(0, sweep_ns, count, endpoint=True)
     points = (rng.normal(size=(count, columns)) * 40).astype(dtype)
-    pose_stamps = np.sort(start + rng.integers(-sweep_ns, 2 * sweep_ns, 5))
+    # 1 to 40 poses, before, in and after the sweep (duplicate stamps too, at 1 ns sweeps)
+    pose_stamps = np.sort(start + rng.integers(-sweep_ns, 2 * sweep_ns, poses_count))
     poses = np.stack([_random_pose(rng, 30.0) for _ in pose_stamps])
     reference = int(start + rng.integers(0, sweep_ns, endpoint=True))
     mount = _random_pose(rng, 2.0) if mounted else None
