@@ -3,9 +3,9 @@
 Each command runs as the ``fusionrt`` console script does (``from fusionrt.runtime.cli import
 main``) in a fresh interpreter, ``--repeat`` times, round-robin with two baselines (the bare
 interpreter and ``import fusionrt``) so that machine load hits all alike; figures are the
-median and minimum wall time of the whole process. One more run of each under
-``python -X importtime`` counts the modules it imports and names the top-level imports that
-cost the most: what is left to trim.
+median and minimum wall time of the whole process. ``--repeat`` more runs of each under
+``python -X importtime`` count the modules it imports and name the top-level imports that
+cost the most (the least of the runs): what is left to trim.
 
     python benchmarks/startup_bench.py [--repeat 5] [--out benchmarks/results/startup_bench.json]
 """
@@ -41,30 +41,29 @@ def _wall_s(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def import_profile(args: list[str]) -> dict[str, object]:
-    """Modules imported by one run, and the top-level imports with the largest cumulative
-    time (``-X importtime`` lines: ``import time: self | cumulative | name``)."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", *args],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    rows = []
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        _, cumulative, name = line[len("import time:") :].split("|")
-        if not name.startswith("  "):  # one space of padding: a top-level import
-            rows.append((int(cumulative), name.strip()))
-    count = sum(1 for line in result.stderr.splitlines() if line.startswith("import time:"))
-    top = sorted(rows, reverse=True)[:TOP_IMPORTS]
-    return {
-        "modules": count - 1,  # less the header line
-        "top_level_ms": {name: round(us / 1000, 1) for us, name in top},
-    }
+def import_profile(args: list[str], runs: int) -> dict[str, object]:
+    """Modules imported by a run, and the top-level imports with the largest cumulative time,
+    the least of ``runs`` runs each (``-X importtime`` lines:
+    ``import time: self | cumulative | name``)."""
+    best: dict[str, int] = {}
+    count = 0
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", *args],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+        count = len(lines) - 1  # less the header line
+        for line in lines[1:]:
+            _, cumulative, name = line[len("import time:") :].split("|")
+            if not name.startswith("  "):  # one space of padding: a top-level import
+                best[name.strip()] = min(best.get(name.strip(), 1 << 62), int(cumulative))
+    top = sorted(best.items(), key=lambda item: -item[1])[:TOP_IMPORTS]
+    return {"modules": count, "top_level_ms": {name: round(us / 1000, 1) for name, us in top}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, object] = {
             "median_s": round(median, 3),
             "min_s": round(min(samples[name]), 3),
-            **import_profile(command),
+            **import_profile(command, args.repeat),
         }
         if name in TARGETS_S:
             figures["target_s"] = TARGETS_S[name]
