@@ -9,6 +9,8 @@ it with a camera image taken at the frame's reference stamp, :func:`compensate_p
 every point into the ego frame at that stamp:
 ``p_ref = pose(t_ref)^-1 @ pose(t_point) @ p``, with the poses interpolated (slerp + linear) by
 :func:`fusionrt.calibration.transforms.interpolate_poses` (clamped outside the pose track).
+Point stamps are grouped into bins (rounded to ``time_resolution_ns``) and the poses
+interpolated once per bin; each point is then moved by its bin's transform.
 """
 
 from __future__ import annotations
@@ -115,10 +117,8 @@ def _motions(
     first = int(np.searchsorted(pose_stamps, query.min(), side="right")) - 1
     first = min(max(first, 0), max(count - 2, 0))
     stop = min(int(np.searchsorted(pose_stamps, query.max(), side="right")) + 1, count)
-    *at_points, at_reference = interpolate_poses(  # ego -> world
-        pose_stamps[first:stop], track[first:stop], query
-    )
-    at = np.asarray(at_points)
+    at_query = interpolate_poses(pose_stamps[first:stop], track[first:stop], query)
+    at, at_reference = at_query[:-1], at_query[-1]  # ego(t_i) -> world, ego(t_ref) -> world
     r_ref_t = at_reference[:3, :3].T
     # ego(t_i) -> ego(t_ref) = pose(t_ref)^-1 @ pose(t_i)
     rotations = r_ref_t @ at[:, :3, :3]
