@@ -230,17 +230,27 @@ def point_stamps_ns(points: np.ndarray, stamp_ns: int, field: str) -> tuple[np.n
     if values.dtype.kind == "f":
         seconds = values.astype(np.float64)
         finite = np.isfinite(seconds)
-        seconds[~finite] = 0.0
-        absolute = bool(np.abs(seconds).max(initial=0.0) > _ABSOLUTE_SECONDS)
-        stamps = np.rint(seconds * 1e9).astype(np.int64)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            seconds[~finite] = 0.0
+        absolute = _largest_magnitude(seconds) > _ABSOLUTE_SECONDS
+        np.multiply(seconds, 1e9, out=seconds)  # in place: a sweep's times are read once
+        stamps = np.rint(seconds, out=seconds).astype(np.int64)
     else:
         stamps = values.astype(np.int64)
         finite = np.ones(stamps.shape, np.bool_)
-        absolute = bool(np.abs(stamps).max(initial=0) > _ABSOLUTE_NANOSECONDS)
+        all_finite = True
+        absolute = _largest_magnitude(stamps) > _ABSOLUTE_NANOSECONDS
     if not absolute:
         stamps += stamp_ns
-    stamps[~finite] = stamp_ns
+    if not all_finite:
+        stamps[~finite] = stamp_ns
     return stamps, finite
+
+
+def _largest_magnitude(values: np.ndarray) -> float:
+    """``max(|values|)`` (0 for none) without an array of absolute values."""
+    return max(float(-values.min()), float(values.max())) if values.size else 0.0
 
 
 # -- the sensor ---------------------------------------------------------------------------

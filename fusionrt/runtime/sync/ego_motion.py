@@ -92,11 +92,12 @@ def _stamp_bins(stamps: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
     bin, so the index is the rounded stamp less the first (O(N), where the sort of
     ``np.unique`` was most of the cost before); a wider span takes the distinct stamps.
     """
-    numbers = stamps if step == 1 else (stamps + step // 2) // step
+    numbers = stamps + step // 2  # a new array, rounded and shifted in place below
+    np.floor_divide(numbers, step, out=numbers)
     low, high = int(numbers.min()), int(numbers.max())
     if high - low < _DENSE_BINS:
-        index = np.subtract(numbers, low, dtype=np.intp)
-        return index, (low + np.arange(high - low + 1, dtype=np.int64)) * step
+        numbers -= low
+        return numbers.astype(np.intp, copy=False), (low + np.arange(high - low + 1)) * step
     distinct, inverse = np.unique(numbers, return_inverse=True)
     return inverse.reshape(-1), distinct * step
 
