@@ -177,7 +177,7 @@ def test_each_family_defines_its_commands_with_the_listed_help_line(command, mon
 def test_version_help_and_plugins_do_not_import_the_command_families():
     # each family is imported when one of its commands runs, not to build the parser
     families = sorted({c.module for c in COMMANDS} - {"fusionrt.runtime.cli"})
-    heavy = ["cv2", "fusionrt.sim", "mcap", "rosbags", "fusionrt.runtime.run_cli"]
+    heavy = ["numpy", "cv2", "fusionrt.sim", "mcap", "rosbags", "fusionrt.runtime.run_cli"]
     code = (
         "import sys\n"
         "from fusionrt.runtime.cli import main\n"
@@ -191,7 +191,7 @@ def test_version_help_and_plugins_do_not_import_the_command_families():
         (["--version"], set()),
         (["--help"], set()),
         (["plugins", "--help"], set()),
-        (["plugins"], {"cv2", "mcap", "rosbags"}),  # the built-in plugins' own imports
+        (["plugins"], {"numpy", "cv2", "mcap", "rosbags"}),  # the built-in plugins' imports
     ):
         result = subprocess.run(
             [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
@@ -213,3 +213,23 @@ def test_a_command_is_parsed_by_its_own_family(capsys):
         main(["no-such-command"])
     assert info.value.code == 2
     assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
+
+
+def test_import_fusionrt_imports_its_public_names_on_first_use():
+    code = (
+        "import sys, fusionrt\n"
+        "assert 'numpy' not in sys.modules, 'numpy imported by import fusionrt'\n"
+        "from fusionrt import RawRecord, ConfigError, hookimpl\n"
+        "from fusionrt.runtime.messages import RawRecord as Home\n"
+        "assert RawRecord is Home and 'RawRecord' in dir(fusionrt)\n"
+        "assert set(fusionrt.__all__) <= set(dir(fusionrt))\n"
+        "try:\n"
+        "    fusionrt.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "module 'fusionrt' has no attribute 'no_such_name'"
