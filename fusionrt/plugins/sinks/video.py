@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 
 from fusionrt.plugins.sinks.files import write_whole_file
-from fusionrt.plugins.sinks.mp4_file import FALLBACKS, Mp4File
 from fusionrt.plugins.sinks.projection import box_corners, box_edges_in_image
 from fusionrt.runtime.components import Sink
 from fusionrt.runtime.errors import ConfigError, SinkError
@@ -57,6 +56,10 @@ TRUTH_BGR = (60, 60, 255)
 #: under it is kept (the rest is black)
 _TITLE_BAND_PX = 26
 _TITLE_BAND_KEEP = 0.35
+
+
+#: The video codecs the sink writes (the encoder each falls back to: ``mp4_file.FALLBACKS``).
+CODECS = ("h264", "vp9", "mpeg4")
 
 
 def first_sensor(sensors: Mapping[str, Any], modality: Modality, rig: Any = None) -> str | None:
@@ -217,12 +220,12 @@ class VideoSink(Sink):
                 key="height",
             )
         self.px_per_m = float(px_per_m) if px_per_m is not None else None
-        if str(codec) not in FALLBACKS:
+        if str(codec) not in CODECS:
             raise ConfigError(
-                f"video codec {codec!r} is not one of {', '.join(FALLBACKS)}", key="codec"
+                f"video codec {codec!r} is not one of {', '.join(CODECS)}", key="codec"
             )
         self.codec = str(codec)
-        self._mp4: Mp4File | None = None
+        self._mp4: Any = None  # an Mp4File once the first frame gives the size
         self._size: tuple[int, int] | None = None
         self._closed = False
         self._info: Any = None
@@ -310,6 +313,9 @@ class VideoSink(Sink):
         image = self.render(frame, detections)
         if self._size is None:
             self._size = (image.shape[1], image.shape[0])
+            # PyAV (FFmpeg) costs 60 ms to import: only a run that writes video pays it
+            from fusionrt.plugins.sinks.mp4_file import Mp4File  # noqa: PLC0415
+
             self._mp4 = Mp4File(self.path, self.fps, self._size, self.name, self.codec)
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size)

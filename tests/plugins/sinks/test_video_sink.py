@@ -252,3 +252,10 @@ def test_a_browser_plays_the_video_finished_and_as_a_killed_run_leaves_it(tmp_pa
     }  # fmt: skip
     assert seen["killed.mp4"]["frames"] >= 19  # all but the fragment being written
     assert seen["mp4v/video.mp4"] == {"error": 4}  # the browser refuses MPEG-4 Part 2
+
+
+def test_the_codecs_offered_are_the_ones_the_mp4_writer_knows():
+    from fusionrt.plugins.sinks.mp4_file import FALLBACKS
+    from fusionrt.plugins.sinks.video import CODECS
+
+    assert set(CODECS) == set(FALLBACKS)
