@@ -105,7 +105,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     fit.add_argument("--modalities", help="train with only these (a single-sensor baseline)")
-    fit.add_argument("--fusion", choices=("concat", "gated"), default="concat")
+    fit.add_argument("--fusion", choices=("concat", "gated", "attention"), default="concat")
     fit.add_argument("--width", type=float, default=1.0, help="channel multiplier (2.0: 2x model)")
     fit.add_argument("--contrastive-weight", type=float, default=0.1)
     ship = actions.add_parser("ship", help="write the package's weights, ONNX and model card")
