@@ -38,18 +38,23 @@ ABLATION: dict[str, tuple[str, ...]] = {
     "all-but-radar": ("camera", "lidar", "text"),
 }
 SENSOR_FAILURE = "sensor_failure"
+DEGRADED = "degraded"
 
 Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
 def drive_condition(drive: Path) -> str:
-    """The condition group of a drive from its ``drive.yaml``: ``sensor_failure`` when it has
-    failures, else its weather/light (``clear``, ``fog``, ``night``, ``rain``)."""
+    """The condition group of a drive from its ``drive.yaml``: ``degraded`` when a sensor is
+    degraded (plausible but wrong data), ``sensor_failure`` when it has other failures, else
+    its weather/light (``clear``, ``fog``, ``night``, ``rain``)."""
     manifest = Path(drive) / "drive.yaml"
     if not manifest.is_file():
         return "unknown"
     config = (read_yaml(manifest) or {}).get("config", {})
-    if config.get("failures"):
+    failures = config.get("failures") or []
+    if any(isinstance(f, dict) and f.get("mode") == "degraded" for f in failures):
+        return DEGRADED
+    if failures:
         return SENSOR_FAILURE
     return str(config.get("condition", "unknown"))
 

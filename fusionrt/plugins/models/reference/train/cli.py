@@ -5,6 +5,8 @@ Examples::
     fusionrt train data --drives 40                   # simulate + cache training drives
     fusionrt train fit --out runs/fused.pt --steps 3000 --threads 1
     fusionrt train fit --out runs/lidar.pt --modalities lidar --steps 800
+    fusionrt train data --degraded --drives 16        # degraded-sensor drives, announced
+    fusionrt train fit --out runs/text.pt --steps 2400 --degraded-drives 16
     fusionrt train export runs/lidar.pt --onnx runs/lidar.onnx   # evaluate with eval --onnx
     fusionrt train ship runs/fused.pt --eval-json benchmarks/results/model_eval.json
 
@@ -24,7 +26,14 @@ from fusionrt.runtime.errors import ConfigError
 def _data(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.train import data  # noqa: PLC0415
 
-    plans = data.evaluation_plans() if args.evaluation else data.training_plans(args.drives)
+    if args.degraded:
+        plans = (
+            data.degraded_evaluation_plans()
+            if args.evaluation
+            else data.degraded_training_plans(args.drives)
+        )
+    else:
+        plans = data.evaluation_plans() if args.evaluation else data.training_plans(args.drives)
     data.prepare(plans, args.cache, workers=args.workers)
     return 0
 
@@ -32,11 +41,15 @@ def _data(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.model import parse_modalities  # noqa: PLC0415
     from fusionrt.plugins.models.reference.network import NetworkConfig  # noqa: PLC0415
-    from fusionrt.plugins.models.reference.train.data import training_plans  # noqa: PLC0415
+    from fusionrt.plugins.models.reference.train.data import (  # noqa: PLC0415
+        degraded_training_plans,
+        training_plans,
+    )
     from fusionrt.plugins.models.reference.train.dataset import FrameBank  # noqa: PLC0415
     from fusionrt.plugins.models.reference.train.trainer import TrainConfig, train  # noqa: PLC0415
 
-    files = [args.cache / "frames" / f"{plan.name}.npz" for plan in training_plans(args.drives)]
+    plans = training_plans(args.drives) + degraded_training_plans(args.degraded_drives)
+    files = [args.cache / "frames" / f"{plan.name}.npz" for plan in plans]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise ConfigError(
@@ -95,10 +108,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--evaluation", action="store_true", help="the held-out evaluation drives instead"
     )
+    data.add_argument(
+        "--degraded",
+        action="store_true",
+        help="drives with one degraded sensor announced by the self-diagnostics instead "
+        "(training: --drives of them; with --evaluation: the held-out ones)",
+    )
     data.add_argument("--workers", type=int, default=1, help="simulator worker processes (1)")
     fit = actions.add_parser("fit", help="train a network on the cached training drives")
     fit.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
     fit.add_argument("--drives", type=int, default=40, help="training drives to use (40)")
+    fit.add_argument(
+        "--degraded-drives",
+        type=int,
+        default=0,
+        help="degraded-sensor training drives to add (`train data --degraded`; default 0)",
+    )
     fit.add_argument("--steps", type=int, default=3000)
     fit.add_argument("--batch-size", type=int, default=8)
     fit.add_argument("--lr", type=float, default=2e-3)
