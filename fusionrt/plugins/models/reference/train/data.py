@@ -193,6 +193,53 @@ def cache_drive(drive: Path, cache_file: Path) -> Path:
     return cache_file
 
 
+@dataclass(frozen=True, slots=True)
+class CachedFrame:
+    """One cached frame: the sensor tensors (the runtime's names), which modalities were
+    present, and the ground truth that counts as a target (boxes N×7, labels N)."""
+
+    stamp_ns: int
+    tensors: dict[str, np.ndarray]
+    present: dict[str, bool]
+    boxes: np.ndarray
+    labels: np.ndarray
+
+
+def read_cached_frames(cache_file: Path) -> list[CachedFrame]:
+    """The frames of a drive cached by :func:`cache_drive`, as model feeds are built from
+    them (images normalised as the camera plugin does): evaluation without re-assembling."""
+    from fusionrt.plugins.models.reference.drives import detectable  # noqa: PLC0415
+
+    with np.load(cache_file) as z:
+        data = {k: z[k] for k in z.files}
+    keep = detectable(data["gt_boxes"], data["gt_visibility"])
+    frames = []
+    for i in range(len(data["stamp_ns"])):
+        mine = keep & (data["gt_frame"] == i)
+        tensors = {
+            IMAGES: ((data["images"][i].astype(np.float32) - _MEAN) / _STD)[None],
+            LIFT_UV: data["lift_uv"],
+            LIFT_VALID: data["lift_valid"],
+            LIDAR_BEV: data["lidar"][i].astype(np.float32),
+            RADAR_BEV: data["radar"][i].astype(np.float32),
+            TEXT_TOKENS: data["tokens"][i].astype(np.int64),
+            TEXT_MASK: data["text_mask"][i],
+            TEXT_NUMBERS: data["numbers"][i],
+            CAN_EGO: data["can"][i],
+        }
+        present = {m: bool(p) for m, p in zip(MODALITIES, data["present"][i], strict=True)}
+        frames.append(
+            CachedFrame(
+                int(data["stamp_ns"][i]),
+                tensors,
+                present,
+                data["gt_boxes"][mine],
+                data["gt_labels"][mine].astype(np.int64),
+            )
+        )
+    return frames
+
+
 def prepare(
     plans: Sequence[DrivePlan], cache: Path = DEFAULT_CACHE, workers: int = 1
 ) -> list[Path]:
