@@ -9,6 +9,7 @@ Examples::
     fusionrt train fit --out runs/text.pt --steps 2400 --degraded-drives 16
     fusionrt train export runs/lidar.pt --onnx runs/lidar.onnx   # evaluate with eval --onnx
     fusionrt train ship runs/fused.pt --eval-json benchmarks/results/model_eval.json
+    fusionrt train calibrate --out variants/decision_calibration.json   # decision fusers
 
 The cache (``--cache``, default ``$FUSIONRT_CACHE`` or ``~/.cache/fusionrt``) holds the
 drives (``drives/``) and one ``.npz`` of model inputs and ground truth per drive (``frames/``).
@@ -78,6 +79,33 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    from fusionrt.plugins.models.reference.eval.cli import named_paths  # noqa: PLC0415
+    from fusionrt.plugins.models.reference.eval.decision import calibrate, member_model  # noqa: PLC0415
+    from fusionrt.plugins.models.reference.layout import SENSORS  # noqa: PLC0415
+    from fusionrt.plugins.models.reference.train.data import training_plans  # noqa: PLC0415
+    from fusionrt.runtime.engines.selection import open_engine  # noqa: PLC0415
+
+    onnx = named_paths(args.onnx, "onnx")
+    files = [args.cache / "frames" / f"{plan.name}.npz" for plan in training_plans(args.drives)]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"{len(missing)} training drives are not cached, e.g. {missing[:3]}")
+    with ExitStack() as stack:
+        models = {}
+        for sensor in SENSORS:
+            model = member_model(sensor, onnx.get(sensor))
+            engine = stack.enter_context(open_engine(model.network_source(), "onnxruntime"))
+            models[sensor] = (model, engine.infer)
+        result = calibrate(files, models, progress=lambda line: print(line, flush=True))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    print(f"wbf weights (training mAP) {json.dumps(result.weights)} -> {args.out}")
+    return 0
+
+
 def _ship(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.train.ship import ship  # noqa: PLC0415
 
@@ -141,7 +169,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("checkpoint", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
     export.set_defaults(func=_export)
-    for sub in (data, fit):
+    calib = actions.add_parser(
+        "calibrate",
+        help="calibrate the decision-level fusers on the training drives (single-sensor models)",
+    )
+    calib.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
+    calib.add_argument("--drives", type=int, default=40, help="training drives to use (40)")
+    calib.add_argument(
+        "--onnx",
+        action="append",
+        metavar="SENSOR=FILE.onnx",
+        help="a single-sensor model instead of the shipped variant (repeatable)",
+    )
+    calib.set_defaults(func=_calibrate)
+    for sub in (data, fit, calib):
         sub.add_argument(
             "--cache", type=Path, default=DEFAULT_CACHE, help=f"cache directory ({DEFAULT_CACHE})"
         )
