@@ -141,3 +141,23 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
     with pytest.raises(ConfigError, match=r"NAME=FILE\.onnx"):
         args = parser.parse_args([*argv[:6], "--compare", "no-equals-sign"])
         args.func(args)
+
+
+def test_explain_plot_marks_the_failure_and_a_silent_sensor_contributes_nothing(
+    short_drive, tmp_path
+):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    out = tmp_path / "eval.json"
+    args = parser.parse_args(["eval", "--drive", str(short_drive), "--json", str(out), "--quiet",
+                              "--no-decision", "--modalities", "camera,lidar,radar,text",
+                              "--explain-plot", str(tmp_path / "plots")])  # fmt: skip
+    assert args.func(args) == 0
+    series = json.loads(out.read_text())["explanations"][str(short_drive)]
+    assert (tmp_path / "plots" / f"{short_drive.name}.png").stat().st_size > 10_000
+    t = np.array(series["t_s"])
+    radar = np.array(series["drop_one"]["radar"])
+    silent = (t > 1.05) & (t < 1.95)  # the radar fails from 1 s to 2 s: no message, no share
+    assert silent.any() and np.all(radar[silent] == 0.0)
+    assert np.mean(series["drop_one"]["lidar"]) > 0.1
+    assert series["fusion_weights"] == {}  # the shipped network fuses by concatenation

@@ -12,7 +12,9 @@ some modalities kept: all, camera, lidar, radar, lidar+camera, all-but-text, all
 ``ablation_by_condition``; unless ``--no-decision``, ``decision_level`` (``{"wbf": mAP,
 "probabilistic": mAP}``: the single-sensor models fused per frame, see
 :mod:`.decision`) with ``decision_level_by_condition`` and the members' own
-``single_sensor_by_condition``; with ``--compare NAME=FILE.onnx``, ``compare_by_condition``.
+``single_sensor_by_condition``; with ``--compare NAME=FILE.onnx``, ``compare_by_condition``;
+with ``--explain-plot DIR``, ``explanations`` (per drive and frame, each modality's
+contribution; plotted to ``DIR/DRIVE.png``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def evaluate(
     decision: bool = True,
     decision_onnx: dict[str, Path] | None = None,
     calibration: Path | None = None,
+    explain_plot: Path | None = None,
 ) -> dict[str, object]:
     """The ``fusionrt eval`` result (see the module docstring) as a dict."""
     # the runner pulls in the simulator's drive reader: imported only when evaluating
@@ -113,6 +116,9 @@ def evaluate(
             fused = level.fusions(cal, SENSORS)
         results = run_drives(drives, members, fused, progress=log)
         backend_name = engine.name
+        explanations = (
+            {} if explain_plot is None else _explain(drives, main_model, engine.infer, explain_plot)
+        )
     reports = summarise(results)
     overall = reports[main]["overall"]
     out: dict[str, object] = {
@@ -134,10 +140,32 @@ def evaluate(
         out["single_sensor_by_condition"] = {
             s: _by_condition(reports[f"{s}-model"]) for s in SENSORS
         }
+    if explanations:
+        out["explanations"] = explanations
     if compare:
         out["compare_by_condition"] = {
             name: _by_condition(reports[f"compare:{name}"]) for name in compare
         }
+    return out
+
+
+def _explain(
+    drives: list[Path], model: ReferenceModel, infer: Any, out_dir: Path
+) -> dict[str, Any]:
+    """Per drive: the modality contributions of every frame, plotted to OUT_DIR/DRIVE.png."""
+    from fusionrt.plugins.models.reference.eval.explain_plot import (  # noqa: PLC0415
+        contributions_over_drive,
+        drive_events,
+        plot_contributions,
+    )
+
+    out = {}
+    for drive in drives:
+        series = contributions_over_drive(drive, model, infer)
+        events = drive_events(drive)
+        png = plot_contributions(series, events, out_dir / f"{Path(drive).name}.png",
+                                 title=f"{Path(drive).name}: modality contributions")  # fmt: skip
+        out[str(drive)] = {**series, "plot": str(png), "announcements": events.announcements}
     return out
 
 
@@ -152,6 +180,7 @@ def _run(args: argparse.Namespace) -> int:
         decision=not args.no_decision,
         decision_onnx=named_paths(args.decision_onnx, "decision-onnx"),
         calibration=args.calibration,
+        explain_plot=args.explain_plot,
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
@@ -206,6 +235,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="the decision fusers' calibration (fusionrt train calibrate) instead of the "
         "shipped one",
+    )
+    p.add_argument(
+        "--explain-plot",
+        type=Path,
+        metavar="DIR",
+        help="plot each modality's contribution over every drive (drop-one attribution and "
+        "fusion weights; weather, failures and the log's fault announcements marked) into "
+        "DIR/DRIVE.png; 4 extra inferences per frame",
     )
     p.add_argument("--json", type=Path, required=True, help="write the results here")
     p.add_argument("--quiet", action="store_true", help="no per-drive progress on stderr")

@@ -109,7 +109,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.train.ship import ship  # noqa: PLC0415
 
-    card = ship(args.checkpoint, args.eval_json, args.bench_json)
+    card = ship(args.checkpoint, args.eval_json, args.bench_json, variant=args.variant)
     print(json.dumps({k: card[k] for k in ("params", "flops", "onnx_bytes")}))
     return 0
 
@@ -165,6 +165,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("checkpoint", type=Path)
     ship.add_argument("--eval-json", type=Path, help="fusionrt eval output to record")
     ship.add_argument("--bench-json", type=Path, help="benchmarks/model_bench.py output to record")
+    ship.add_argument(
+        "--variant",
+        choices=("fused", "lidar", "camera", "radar"),
+        default="fused",
+        help="which shipped network to replace: the fused model or a single-sensor one",
+    )
     export = actions.add_parser("export", help="export a checkpoint to ONNX (verified)")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
