@@ -48,16 +48,18 @@ Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
 def drive_condition(drive: Path) -> str:
-    """The condition group of a drive from its ``drive.yaml``: ``degraded`` when a sensor is
-    degraded (plausible but wrong data), ``sensor_failure`` when it has other failures, else
-    its weather/light (``clear``, ``fog``, ``night``, ``rain``)."""
+    """The condition group of a drive from its ``drive.yaml``: ``degraded-SENSOR`` when a
+    sensor is degraded (plausible but wrong data; ``degraded-lidar``...), ``sensor_failure``
+    when it has other failures, else its weather/light (``clear``, ``fog``, ``night``,
+    ``rain``)."""
     manifest = Path(drive) / "drive.yaml"
     if not manifest.is_file():
         return "unknown"
     config = (read_yaml(manifest) or {}).get("config", {})
     failures = config.get("failures") or []
-    if any(isinstance(f, dict) and f.get("mode") == "degraded" for f in failures):
-        return DEGRADED
+    degraded = [f for f in failures if isinstance(f, dict) and f.get("mode") == "degraded"]
+    if degraded:
+        return f"{DEGRADED}-{str(degraded[0].get('sensor', '')).split('_')[0]}"
     if failures:
         return SENSOR_FAILURE
     return str(config.get("condition", "unknown"))
