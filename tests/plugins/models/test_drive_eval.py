@@ -14,6 +14,7 @@ from fusionrt.plugins.models.reference.drives import (
     iter_drive_frames,
     read_ground_truth,
 )
+from fusionrt.plugins.models.reference.eval import comparison
 from fusionrt.plugins.models.reference.eval.cli import add_commands
 from fusionrt.plugins.models.reference.eval.report import combine, markdown
 from fusionrt.plugins.models.reference.eval.runner import SENSOR_FAILURE, drive_condition
@@ -138,6 +139,17 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
     single = got["single_sensor_by_condition"]
     assert single["lidar"]["overall"] == got["ablation"]["lidar"]  # the same masked network
     assert got["compare_by_condition"]["again"]["overall"] == got["map"]["overall"]
+    # the comparison report reads these outputs: one seed per row here, no spread
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in ("eval_standard.json", "eval_degraded.json"):
+        (runs / name).write_text(out.read_text())
+    summary = comparison.combine(runs)
+    rows = summary["rows"]
+    assert rows["decision wbf"]["mean"]["overall"] == got["decision_level"]["wbf"]
+    assert rows["feature again"]["mean"]["overall"] == got["map"]["overall"]
+    assert rows["lidar"]["seeds"] == 1 and rows["lidar"]["std"]["overall"] is None
+    assert "| decision probabilistic | 1 |" in comparison.markdown(summary)
     with pytest.raises(ConfigError, match=r"NAME=FILE\.onnx"):
         args = parser.parse_args([*argv[:6], "--compare", "no-equals-sign"])
         args.func(args)
