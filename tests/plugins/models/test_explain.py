@@ -37,6 +37,11 @@ def test_drop_one_attribution_of_the_shipped_model(sample):
     assert full["lidar"] > 0.2 and full["lidar"] > max(full["camera"], full["radar"])
     assert without_radar["radar"] == 0.0  # a missing sensor contributes nothing
     assert set(only) == {"lidar"}  # a model explains only the modalities it uses
+    with OnnxRuntimeEngine.from_source(model.network_source()) as engine:
+        outputs = engine.infer(model.make_feed(sample, ALL))
+        assert model.explain(outputs) == {}  # concat fusion: no weights, and no extra inference
+        again = model.explain(outputs, infer=engine.infer, tensors=sample, present=ALL)
+    assert again == {"drop_one": full}
 
 
 def test_nothing_detected_nothing_to_explain(sample):

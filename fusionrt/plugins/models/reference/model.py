@@ -173,6 +173,30 @@ class ReferenceModel(Model):
             score_threshold=self.score_threshold,
         )
 
+    def explain(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        *,
+        infer: Any = None,
+        tensors: Mapping[str, np.ndarray] | None = None,
+        present: Mapping[str, bool] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """How much each modality contributed to this frame (:mod:`.explain`):
+        ``fusion_weights`` when the network outputs them, and ``drop_one`` (one extra
+        inference per present modality through ``infer``) when ``infer``, the frame's sensor
+        ``tensors`` and ``present`` are given."""
+        from fusionrt.plugins.models.reference import explain  # noqa: PLC0415  (imports this)
+
+        out = {}
+        weights = explain.fusion_weight_contributions(outputs)
+        if weights:
+            out["fusion_weights"] = weights
+        if infer is not None and tensors is not None and present is not None:
+            out["drop_one"] = explain.drop_one_attribution(
+                infer, self, tensors, present, outputs=outputs
+            )
+        return out
+
     # -- the network --------------------------------------------------------------------
 
     def network_source(self) -> NetworkSource:
