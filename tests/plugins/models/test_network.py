@@ -18,6 +18,7 @@ from fusionrt.plugins.models.reference.train.losses import (  # noqa: E402
     focal_heatmap_loss,
     regression_l1_loss,
 )
+from fusionrt.runtime import cli  # noqa: E402
 from fusionrt.runtime.engines.export import export_onnx, random_feeds  # noqa: E402
 from fusionrt.runtime.engines.trt_support import check_onnx  # noqa: E402
 
@@ -100,3 +101,4 @@ def test_a_fresh_network_exports_verified_and_tensorrt_ready(tmp_path, fusion):
     report = export_onnx(module, layout.input_specs(), layout.output_specs(True), path)
     assert report.verification is not None and report.verification.ok
     assert check_onnx(path).ok
+    assert cli.main(["trt-check", str(path)]) == 0  # what a user runs before deploying
