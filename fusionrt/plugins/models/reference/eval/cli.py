@@ -74,9 +74,12 @@ def evaluate(
         summarise,
     )
 
-    for drive in drives:
+    from fusionrt.plugins.models.reference.drives import drive_bag  # noqa: PLC0415
+
+    for drive in drives:  # every drive checked before any engine opens
         if not Path(drive).is_dir():
             raise ConfigError(f"--drive {drive}: no such directory", file=str(drive))
+        drive_bag(Path(drive))
     compare = compare or {}
     decision_onnx = decision_onnx or {}
     unknown = sorted(set(decision_onnx) - set(SENSORS))
