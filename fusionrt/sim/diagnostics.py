@@ -122,7 +122,9 @@ def announcement_events(
     events = []
     for a in announced:
         code = f"DTC {DTC_CODES[a.sensor]:06X}"
-        events.append(LogEvent(a.onset_s, "WARN", a.sensor, f"self-test: {a.detail} ({code})"))
+        # The code first: a reader of the newest tokens (the model's text input is cut at 32)
+        # gets what and which sensor even when a later line pushes the detail out.
+        events.append(LogEvent(a.onset_s, "WARN", a.sensor, f"self-test: {code} set, {a.detail}"))
         t = a.onset_s + config.status_period_s
         while t < min(a.clear_s, duration_s):
             events.append(LogEvent(t, "WARN", a.sensor, f"diagnostics: {code} active, degraded"))

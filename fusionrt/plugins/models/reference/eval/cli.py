@@ -66,6 +66,7 @@ def evaluate(
 ) -> dict[str, object]:
     """The ``fusionrt eval`` result (see the module docstring) as a dict."""
     # the runner pulls in the simulator's drive reader: imported only when evaluating
+    from fusionrt.plugins.models.reference.drives import drive_bag  # noqa: PLC0415
     from fusionrt.plugins.models.reference.eval import decision as level  # noqa: PLC0415
     from fusionrt.plugins.models.reference.eval.runner import (  # noqa: PLC0415
         ABLATION,
@@ -73,8 +74,6 @@ def evaluate(
         run_drives,
         summarise,
     )
-
-    from fusionrt.plugins.models.reference.drives import drive_bag  # noqa: PLC0415
 
     for drive in drives:  # every drive checked before any engine opens
         if not Path(drive).is_dir():
