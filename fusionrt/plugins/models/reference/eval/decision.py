@@ -133,6 +133,10 @@ def calibrate(
             progress(f"{file}: calibrated")
     return DecisionCalibration(
         {s: c.calibration() for s, c in counts.items()},
-        {s: float(mean_average_precision(results[s]).map["overall"] or 0.0) for s in models},
+        # floor 0.01: a weight must be > 0, and a model that scored nothing still ran
+        {
+            s: max(float(mean_average_precision(results[s]).map["overall"] or 0.0), 0.01)
+            for s in models
+        },
         tuple(drives),
     )
