@@ -31,8 +31,9 @@ from .conftest import DURATION_S, SEED, Drive, _drive, stamp_of, xyz
 START_S, DELAY_S = 0.6, 0.7
 DEGRADED = tuple(Failure(s, START_S, DURATION_S, "degraded") for s in (LIDAR, RADAR, CAMERA))
 #: No misses and no false alarms: every announcement is the fault's, exactly DELAY_S late.
-EXACT = DiagnosticsConfig(delay_s=(DELAY_S, DELAY_S), miss_probability=0.0,
-                          false_alarms_per_hour=0.0)  # fmt: skip
+EXACT = DiagnosticsConfig(
+    delay_s=(DELAY_S, DELAY_S), miss_probability=0.0, false_alarms_per_hour=0.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +47,10 @@ def _common_s(drive: Drive, sensor: str, stamp: int) -> float:
 
 
 def test_the_log_announces_each_fault_late_by_the_configured_delay(degraded_drive: Drive) -> None:
-    lines = [(m.name, _common_s(degraded_drive, "log", stamp_of(m)), m.msg, m.level)
-             for _, m in degraded_drive.decoded(TOPIC_LOG)]  # fmt: skip
+    lines = [
+        (m.name, _common_s(degraded_drive, "log", stamp_of(m)), m.msg, m.level)
+        for _, m in degraded_drive.decoded(TOPIC_LOG)
+    ]
     for sensor in (LIDAR, RADAR, CAMERA):
         mine = [(t, text, level) for name, t, text, level in lines if name == sensor]
         announced = [(t, text) for t, text, level in mine if text.startswith("self-test:")]
@@ -155,8 +158,7 @@ def test_a_smear_blurs_and_darkens_the_image() -> None:
 
 
 def test_announcements_are_late_missed_and_false_at_the_configured_rates() -> None:
-    config = DiagnosticsConfig(delay_s=(1.0, 3.0), miss_probability=0.2,
-                               false_alarms_per_hour=60.0)  # fmt: skip
+    config = DiagnosticsConfig(delay_s=(1.0, 3.0), miss_probability=0.2, false_alarms_per_hour=60.0)
     failures = tuple(Failure(LIDAR, 10.0 * i, 10.0 * i + 5.0, "degraded") for i in range(3000))
     duration = 30_000.0
     announced = announcements(failures, duration, config, seed=4)

@@ -363,10 +363,11 @@ def probabilistic_fusion(
                 per_model, cluster.members, member_weights(cluster.members)
             )
             detected = {c.model for c in cluster.members}
-            own_priors = _logit(prior[sorted(detected), label])
-            log_odds = float(own_priors.mean())
-            log_odds += float((_logit(member_weights(cluster.members)) - _logit(
-                prior[[c.model for c in cluster.members], label])).sum())  # fmt: skip
+            members = [c.model for c in cluster.members]
+            # common prior, then each detection's likelihood ratio with its own prior out
+            log_odds = float(_logit(prior[sorted(detected), label]).mean())
+            ratios = _logit(member_weights(cluster.members)) - _logit(prior[members, label])
+            log_odds += float(ratios.sum())
             for m in ran:
                 if m not in detected:
                     p_detect = calibration[m].detection_probability(label, box[:2])

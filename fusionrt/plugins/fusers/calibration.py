@@ -95,8 +95,11 @@ class CalibrationCounts:
     def add(self, detections: Detections, gt_xy: np.ndarray, gt_labels: np.ndarray) -> None:
         """Count one frame."""
         det_ok, gt_ok = match_detections(detections, gt_xy, gt_labels, self.match_m)
-        bins = np.clip(np.searchsorted(SCORE_EDGES, detections.scores, side="right") - 1,
-                       0, self.detections.shape[1] - 1)  # fmt: skip
+        bins = np.clip(
+            np.searchsorted(SCORE_EDGES, detections.scores, side="right") - 1,
+            0,
+            self.detections.shape[1] - 1,
+        )
         np.add.at(self.detections, (detections.labels, bins), 1.0)
         np.add.at(self.true, (detections.labels[det_ok], bins[det_ok]), 1.0)
         i = np.searchsorted(REGION_EDGES_X, gt_xy[:, 0], side="right") - 1
@@ -109,12 +112,14 @@ class CalibrationCounts:
 
     def calibration(self) -> Calibration:
         """The calibration of the frames counted so far."""
-        rate = np.divide(self.true, self.detections, out=np.zeros_like(self.true),
-                         where=self.detections > 0)  # fmt: skip
+        rate = np.divide(
+            self.true, self.detections, out=np.zeros_like(self.true), where=self.detections > 0
+        )
         precision = np.stack([isotonic(r, n) for r, n in zip(rate, self.detections, strict=True)])
         total = self.detections.sum(axis=1)
-        prior = np.divide(self.true.sum(axis=1), total, out=np.full(len(total), 0.5),
-                          where=total > 0)  # fmt: skip
+        prior = np.divide(
+            self.true.sum(axis=1), total, out=np.full(len(total), 0.5), where=total > 0
+        )
         detection = self.found / (self.objects + 1.0)
         return Calibration(
             score_edges=SCORE_EDGES.copy(),

@@ -47,17 +47,28 @@ def detections(draw: st.DrawFn, max_boxes: int = 8) -> Detections:
     coord = st.floats(-30.0, 50.0, allow_nan=False, width=32)
     size = st.floats(0.5, 5.0, width=32)
     boxes = [
-        [draw(coord), draw(coord), draw(st.floats(-1, 2, width=32)), draw(size), draw(size),
-         draw(size), draw(st.floats(-3.125, 3.125, width=32))]
+        [
+            draw(coord),
+            draw(coord),
+            draw(st.floats(-1, 2, width=32)),
+            draw(size),
+            draw(size),
+            draw(size),
+            draw(st.floats(-3.125, 3.125, width=32)),
+        ]
         for _ in range(n)
-    ]  # fmt: skip
+    ]
     scores = [draw(st.floats(0.0625, 0.96875, width=32)) for _ in range(n)]
     labels = [draw(st.integers(0, 2)) for _ in range(n)]
     velocities = None
     if draw(st.booleans()):
         velocities = np.array(
-            [[draw(st.floats(-20, 20, width=32)), draw(st.floats(-20, 20, width=32))]
-             for _ in range(n)], np.float32).reshape(-1, 2)  # fmt: skip
+            [
+                [draw(st.floats(-20, 20, width=32)), draw(st.floats(-20, 20, width=32))]
+                for _ in range(n)
+            ],
+            np.float32,
+        ).reshape(-1, 2)
     return Detections(
         stamp_ns=draw(st.integers(1, 10**12)),
         boxes=np.array(boxes, np.float32).reshape(-1, 7),

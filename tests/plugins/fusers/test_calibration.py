@@ -31,10 +31,12 @@ def test_isotonic_is_the_weighted_monotone_fit(pairs):
 
 
 def test_isotonic_pools_violators():
-    np.testing.assert_allclose(isotonic(np.array([0.2, 0.6, 0.4, 0.9]), np.ones(4)),
-                               [0.2, 0.5, 0.5, 0.9])  # fmt: skip
-    np.testing.assert_allclose(isotonic(np.array([0.0, 0.3, 0.0, 0.8]), np.array([0, 1, 0, 1])),
-                               [0.3, 0.3, 0.3, 0.8])  # fmt: skip
+    np.testing.assert_allclose(
+        isotonic(np.array([0.2, 0.6, 0.4, 0.9]), np.ones(4)), [0.2, 0.5, 0.5, 0.9]
+    )
+    np.testing.assert_allclose(
+        isotonic(np.array([0.0, 0.3, 0.0, 0.8]), np.array([0, 1, 0, 1])), [0.3, 0.3, 0.3, 0.8]
+    )
 
 
 def _dets(rows):

@@ -126,9 +126,19 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers())
     out = tmp_path / "eval.json"
-    argv = ["eval", "--drive", str(short_drive), "--json", str(out), "--quiet",
-            "--calibration", str(calibration), "--compare", f"again={ONNX_PATH}",
-            *(a for s in SENSORS for a in ("--decision-onnx", f"{s}={ONNX_PATH}"))]  # fmt: skip
+    argv = [
+        "eval",
+        "--drive",
+        str(short_drive),
+        "--json",
+        str(out),
+        "--quiet",
+        "--calibration",
+        str(calibration),
+        "--compare",
+        f"again={ONNX_PATH}",
+        *(a for s in SENSORS for a in ("--decision-onnx", f"{s}={ONNX_PATH}")),
+    ]
     args = parser.parse_args(argv)
     assert args.func(args) == 0
     got = json.loads(out.read_text())
@@ -161,9 +171,21 @@ def test_explain_plot_marks_the_failure_and_a_silent_sensor_contributes_nothing(
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers())
     out = tmp_path / "eval.json"
-    args = parser.parse_args(["eval", "--drive", str(short_drive), "--json", str(out), "--quiet",
-                              "--no-decision", "--modalities", "camera,lidar,radar,text",
-                              "--explain-plot", str(tmp_path / "plots")])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "eval",
+            "--drive",
+            str(short_drive),
+            "--json",
+            str(out),
+            "--quiet",
+            "--no-decision",
+            "--modalities",
+            "camera,lidar,radar,text",
+            "--explain-plot",
+            str(tmp_path / "plots"),
+        ]
+    )
     assert args.func(args) == 0
     series = json.loads(out.read_text())["explanations"][str(short_drive)]
     assert (tmp_path / "plots" / f"{short_drive.name}.png").stat().st_size > 10_000

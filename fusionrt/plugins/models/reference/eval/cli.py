@@ -165,8 +165,12 @@ def _explain(
     for drive in drives:
         series = contributions_over_drive(drive, model, infer)
         events = drive_events(drive)
-        png = plot_contributions(series, events, out_dir / f"{Path(drive).name}.png",
-                                 title=f"{Path(drive).name}: modality contributions")  # fmt: skip
+        png = plot_contributions(
+            series,
+            events,
+            out_dir / f"{Path(drive).name}.png",
+            title=f"{Path(drive).name}: modality contributions",
+        )
         out[str(drive)] = {**series, "plot": str(png), "announcements": events.announcements}
     return out
 

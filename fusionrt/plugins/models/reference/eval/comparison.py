@@ -88,19 +88,31 @@ def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
         if pair[0] is not None and pair[1] is not None:
             extra[seed] = pair
     for s, d in extra.values():
-        add("lidar", s["single_sensor_by_condition"]["lidar"],
-            d["single_sensor_by_condition"]["lidar"])  # fmt: skip
+        add(
+            "lidar",
+            s["single_sensor_by_condition"]["lidar"],
+            d["single_sensor_by_condition"]["lidar"],
+        )
         for fuser in ("wbf", "probabilistic"):
-            add(f"decision {fuser}", s["decision_level_by_condition"][fuser],
-                d["decision_level_by_condition"][fuser])  # fmt: skip
+            add(
+                f"decision {fuser}",
+                s["decision_level_by_condition"][fuser],
+                d["decision_level_by_condition"][fuser],
+            )
     for sensor in ("camera", "radar"):
-        add(sensor, std["single_sensor_by_condition"][sensor],
-            deg["single_sensor_by_condition"][sensor])  # fmt: skip
+        add(
+            sensor,
+            std["single_sensor_by_condition"][sensor],
+            deg["single_sensor_by_condition"][sensor],
+        )
     add("feature concat", _main_by_condition(std), _main_by_condition(deg))
     for name in sorted(std.get("compare_by_condition", {}), key=lambda n: (n, _seeds(n))):
         kind = re.sub(r"-s\d+$", "", name)
-        add(f"feature {kind}", std["compare_by_condition"][name],
-            deg.get("compare_by_condition", {}).get(name))  # fmt: skip
+        add(
+            f"feature {kind}",
+            std["compare_by_condition"][name],
+            deg.get("compare_by_condition", {}).get(name),
+        )
     cost = (_load(bench) or {}).get("per_frame_ms", {}) if bench is not None else {}
     costs = {
         "lidar": cost.get("decision.lidar_model"),
@@ -158,8 +170,11 @@ def markdown(summary: dict[str, Any]) -> str:
     for name, row in summary["rows"].items():
         cells = [_fmt(row["mean"].get(c), row["std"].get(c)) for c in COLUMNS]
         ms = row.get("ms_per_frame")
-        lines.append(f"| {name} | {row['seeds']} | " + " | ".join(cells)
-                     + f" | {'–' if ms is None else f'{ms:.1f}'} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {row['seeds']} | "
+            + " | ".join(cells)
+            + f" | {'–' if ms is None else f'{ms:.1f}'} |"
+        )
     if "text" in summary:
         head = ("model, modalities", *COLUMNS)
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

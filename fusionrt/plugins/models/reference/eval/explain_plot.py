@@ -107,11 +107,20 @@ def plot_contributions(
             ax.axvspan(t.min(), t.max(), color="0.85", label=events.condition, zorder=0)
         for sensor, start, end, mode in events.failures:
             short = sensor.split("_")[0]
-            ax.axvspan(start, end, color=COLOURS.get(short, "0.5"), alpha=0.15,
-                       label=f"{short} {mode} {start:g}-{end:g} s")  # fmt: skip
+            ax.axvspan(
+                start,
+                end,
+                color=COLOURS.get(short, "0.5"),
+                alpha=0.15,
+                label=f"{short} {mode} {start:g}-{end:g} s",
+            )
         for source, when in events.announcements:
-            ax.axvline(when, color=COLOURS.get(source.split("_")[0], "k"), linestyle="--",
-                       label=f"log: {source} fault")  # fmt: skip
+            ax.axvline(
+                when,
+                color=COLOURS.get(source.split("_")[0], "k"),
+                linestyle="--",
+                label=f"log: {source} fault",
+            )
         for name, values in series[key].items():
             ax.plot(t, values, color=COLOURS.get(name), label=name)
         ax.set_ylabel(labels[key])
