@@ -95,7 +95,8 @@ def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
     model = ReferenceModel(trained)
     module = ReferenceExportNetwork(network).eval()
     samples = model.sample_feeds()
-    export_onnx(module, model.input_specs(), model.output_specs(), onnx_path, samples=samples)
+    outputs = layout.output_specs(fusion_weights=network.has_fusion_weights)
+    export_onnx(module, model.input_specs(), outputs, onnx_path, samples=samples)
     return {"params": count_parameters(network), "flops": network_flops(module, samples[0])}
 
 
