@@ -18,9 +18,9 @@ $(VENV)/.core-installed: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Development install: core + train + ray + dev extras + the example third-party plugin.
+# Development install: core + train + ray + velodyne + dev extras + the example third-party plugin.
 $(VENV)/.dev-installed: pyproject.toml constraints.txt examples/fusionrt-ultrasonic/pyproject.toml $(VENV)/.core-installed
-	$(PIP) -e ".[train,ray,dev]"
+	$(PIP) -e ".[train,ray,velodyne,dev]"
 	$(PIP) --no-deps -e examples/fusionrt-ultrasonic
 	touch $@
 

@@ -8,7 +8,9 @@ sink (``jsonl``, ``mcap``, ``video`` as the sample pipeline configures it, ``vid
 PNGs) into a temporary folder, timing every ``write`` and the ``close``. Reports the median,
 p90 and minimum of the per-frame write time, in wall time and in process CPU time (all
 threads: a writer may compress on its own; CPU time is what other processes' load on a shared
-machine disturbs least), the median close time and the output size.
+machine disturbs least), the median close time and the output size; and ``demo``: the sample
+pipeline's three sinks (jsonl, mcap, video with a PNG every 10 frames) together, mean CPU time
+per frame, beside the median inference time per frame of the captured run.
 ``--baseline`` embeds the JSON of an earlier run (e.g. the same script on older code) so the
 result file carries the comparison. Writes ``benchmarks/results/sink_bench.json``.
 """
@@ -156,6 +158,13 @@ def main() -> int:
             }
             for name in CASES
         },
+    }
+    demo_cpu_ms = sum(statistics.fmean(cpu[name]) for name in ("jsonl", "mcap", "video"))
+    infer_ms = [timings["infer"] for _, _, timings in keep.frames if "infer" in timings]
+    results["demo"] = {
+        "sinks": ["jsonl", "mcap", "video"],
+        "write_mean_cpu_ms": round(demo_cpu_ms, 3),
+        "infer_median_ms": round(statistics.median(infer_ms), 3) if infer_ms else None,
     }
     if args.baseline is not None:
         results["baseline"] = json.loads(args.baseline.read_text())

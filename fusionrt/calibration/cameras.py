@@ -180,6 +180,21 @@ class CameraModel:
         valid &= (uv[:, 1] >= 0.0) & (uv[:, 1] < self.height)
         return uv, depth, valid
 
+    def in_domain(self, points_cam: ArrayLike, min_depth_m: float = MIN_DEPTH_M) -> np.ndarray:
+        """N bool: which camera-frame points (N×3) :meth:`project` maps to meaningful pixels,
+        inside the image or not: at least ``min_depth_m`` in front of the camera and, for
+        distorted models, inside the region where the distortion is monotonic. (Drawing a
+        line to a point outside the image needs its pixel; a point beyond that region has
+        none.)"""
+        p = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
+        depth = p[:, 2]
+        ok = depth >= max(min_depth_m, MIN_DEPTH_M)
+        xy = p[:, :2] / np.where(ok, depth, 1.0)[:, None]
+        ok &= np.all(np.isfinite(xy), axis=1)
+        if self.is_distorted:
+            ok &= np.sum(np.where(ok[:, None], xy, 0.0) ** 2, axis=1) <= self._max_radius2()
+        return ok
+
     def undistort_points(self, uv: ArrayLike) -> np.ndarray:
         """Normalised, undistorted coordinates ``(x/z, y/z)`` (N×2) of pixel coordinates (N×2).
 

@@ -1,10 +1,13 @@
 """The rig: every sensor's extrinsics, intrinsics and time offset, loaded from one YAML file.
 
 A rig has one common frame (``frame``, conventionally ``ego``: x forward, y left, z up) and a
-set of named sensors. Each sensor's ``extrinsics`` is the transform *sensor -> rig frame*
-(``p_frame = R @ p_sensor + t``). Cameras also carry a :class:`CameraModel`. The file format
-is documented in ``docs/calibration.md``; :meth:`Rig.load` / :meth:`Rig.save` round-trip it
-exactly (the user's rotation representation and values are kept).
+set of named sensors. ``ego_height_m`` declares where that frame's origin is: that many metres
+above the road (``0``: on the road, the ISO 8855 vehicle frame a road-level model such as the
+reference model assumes; absent: not declared). Each sensor's ``extrinsics`` is the transform
+*sensor -> rig frame* (``p_frame = R @ p_sensor + t``). Cameras also carry a
+:class:`CameraModel`. The file format is documented in ``docs/calibration.md``;
+:meth:`Rig.load` / :meth:`Rig.save` round-trip it exactly (the user's rotation representation
+and values are kept).
 
 Validation tolerances:
 
@@ -42,6 +45,7 @@ from fusionrt.runtime.safe_yaml import read_yaml
 
 __all__ = [
     "QUATERNION_NORM_TOLERANCE",
+    "ROAD_LEVEL_TOLERANCE_M",
     "ROTATION_FORMATS",
     "ROTATION_MATRIX_TOLERANCE",
     "CameraModel",
@@ -52,8 +56,10 @@ __all__ = [
 QUATERNION_NORM_TOLERANCE = 1e-2
 ROTATION_MATRIX_TOLERANCE = 1e-3
 ROTATION_FORMATS: tuple[str, ...] = ("quaternion_wxyz", "quaternion_xyzw", "rpy_deg", "matrix")
+#: An ``ego_height_m`` within this of 0 is on the road (a declaration, not a measurement).
+ROAD_LEVEL_TOLERANCE_M = 0.05
 
-_TOP_KEYS = ("frame", "sensors", "vehicle")
+_TOP_KEYS = ("frame", "ego_height_m", "sensors", "vehicle")
 _SENSOR_KEYS = (
     "kind",
     "model",
@@ -348,7 +354,9 @@ class Rig:
 
     ``frame`` is the name of the common frame (usually ``ego``), ``sensors`` maps sensor names
     to :class:`SensorCalibration`, ``vehicle_box`` is the optional ``(min xyz, max xyz)`` box
-    of the ego body in the rig frame. ``source`` is the file the rig came from (for errors).
+    of the ego body in the rig frame. ``ego_height_m`` is the height of the frame's origin
+    above the road (``0``: road level; ``None``: not declared). ``source`` is the file the rig
+    came from (for errors).
     """
 
     def __init__(
@@ -357,6 +365,7 @@ class Rig:
         sensors: Mapping[str, SensorCalibration] | Iterable[SensorCalibration],
         vehicle_box: tuple[ArrayLike, ArrayLike] | None = None,
         source: str | None = None,
+        ego_height_m: float | None = None,
     ) -> None:
         items = dict(sensors) if isinstance(sensors, Mapping) else {s.name: s for s in sensors}
         if not isinstance(frame, str) or not frame:
@@ -391,9 +400,15 @@ class Rig:
             lo.setflags(write=False)
             hi.setflags(write=False)
             box = (lo, hi)
+        if ego_height_m is not None:
+            try:
+                ego_height_m = _number(ego_height_m, "ego_height_m")
+            except _Invalid as e:
+                raise CalibrationError(e.message, field=e.field, file=source) from None
         self.frame: str = frame
         self.sensors: dict[str, SensorCalibration] = items
         self.vehicle_box: tuple[np.ndarray, np.ndarray] | None = box
+        self.ego_height_m: float | None = ego_height_m
         self.source: str | None = source
         self._transforms: dict[tuple[str, str], Transform] = {}
 
@@ -449,14 +464,16 @@ class Rig:
                 )
             except _Invalid as e:
                 raise CalibrationError(e.message, field=e.field, file=source) from None
-        return cls(d["frame"], sensors, vehicle_box=box, source=source)
+        return cls(
+            d["frame"], sensors, vehicle_box=box, source=source, ego_height_m=d.get("ego_height_m")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The rig file as plain Python types; ``Rig.from_dict(d).to_dict() == d``."""
-        out: dict[str, Any] = {
-            "frame": self.frame,
-            "sensors": {name: s.to_dict() for name, s in self.sensors.items()},
-        }
+        out: dict[str, Any] = {"frame": self.frame}
+        if self.ego_height_m is not None:
+            out["ego_height_m"] = self.ego_height_m
+        out["sensors"] = {name: s.to_dict() for name, s in self.sensors.items()}
         if self.vehicle_box is not None:
             out["vehicle"] = {
                 "box_min": [float(v) for v in self.vehicle_box[0]],
@@ -549,6 +566,28 @@ class Rig:
         )
         known = ", ".join(self.sensors) or "none"
         return f" (did you mean {hint!r}?; sensors: {known})" if hint else f" (sensors: {known})"
+
+    @property
+    def road_level(self) -> bool | None:
+        """Whether the rig frame's origin is declared on the road (``None``: not declared)."""
+        if self.ego_height_m is None:
+            return None
+        return abs(self.ego_height_m) <= ROAD_LEVEL_TOLERANCE_M
+
+    def require_road_level(self, where: str) -> bool:
+        """For ``where`` (a model) whose geometry assumes the ego frame on the road: a
+        ``CalibrationError`` when the rig declares its origin elsewhere; ``True`` when it
+        declares it on the road, ``False`` when it does not say (the caller warns)."""
+        if self.road_level is False:
+            raise CalibrationError(
+                f"{where} assumes the ego frame on the road (ISO 8855), but this rig declares "
+                f"ego_height_m: {self.ego_height_m:g} (its origin {self.ego_height_m:g} m above "
+                "the road): its detections would float that high. Move the frame to the road "
+                "(the KITTI and nuScenes importers do) and declare ego_height_m: 0",
+                field="ego_height_m",
+                file=self.source,
+            )
+        return self.road_level is True
 
     # -- geometry -------------------------------------------------------------------------
 

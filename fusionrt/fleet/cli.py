@@ -11,7 +11,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from fusionrt.runtime.arguments import positive_int
+from fusionrt.runtime.arguments import add_source_kind_argument, positive_int
 from fusionrt.runtime.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ def _require_extra() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _require_extra()
-    from fusionrt.fleet.drives import resolve_drives  # noqa: PLC0415
+    from fusionrt.fleet.drives import installed_sources_open, resolve_drives  # noqa: PLC0415
     from fusionrt.fleet.runner import FleetOptions, run_fleet  # noqa: PLC0415
     from fusionrt.fleet.task import PipelineSpec  # noqa: PLC0415
 
@@ -41,8 +41,9 @@ def _run(args: argparse.Namespace) -> int:
         backend=args.backend,
         disabled_plugins=args.disable_plugin,
         workers=args.workers,
+        source_kind=args.source_kind,
     )
-    drives = resolve_drives(args.drives)
+    drives = resolve_drives(args.drives, installed_sources_open(args.source_kind))
     options = FleetOptions(
         out_dir=args.out,
         address=args.address,
@@ -99,8 +100,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("pipeline", type=Path, help="pipeline YAML (see docs/pipeline.md)")
     run.add_argument(
-        "--drives", required=True, help="a glob ('drives/*') or a text file listing drive paths"
+        "--drives",
+        required=True,
+        help="a glob ('drives/*') or a text file listing drive paths: ROS 2 bags, KITTI or "
+        "nuScenes folders, anything an installed source opens",
     )
+    add_source_kind_argument(run)
     run.add_argument("--out", type=Path, required=True, help="results folder (Parquet tables)")
     run.add_argument(
         "--address",

@@ -2,8 +2,9 @@
 
 A *list file* is a text file with one drive path per line (relative paths are relative to the
 list file; blank lines and ``#`` comments are ignored). Anything else is a glob pattern
-(``**`` recurses). A drive is what ``fusionrt run --source`` takes: a folder holding ``bag/``,
-a ROS 2 bag folder, or an ``.mcap`` / ``.db3`` file.
+(``**`` recurses). A drive is what ``fusionrt run --source`` takes: a path an installed source
+can open (a ROS 2 bag folder or file, a folder holding ``bag/``, a KITTI or nuScenes folder...;
+:func:`fusionrt.runtime.source_select.can_open`).
 
 A drive's *id* names its result files: its folder name (the file name without suffix for a bag
 file), or, when two drives share a name, its path relative to the folder all drives have in
@@ -15,12 +16,11 @@ from __future__ import annotations
 import glob
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fusionrt.runtime.errors import ConfigError
-
-_BAG_SUFFIXES = (".mcap", ".db3")
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,13 @@ class DriveRef:
     path: Path
 
 
-def looks_like_drive(path: Path) -> bool:
-    """Whether ``path`` is a drive folder, a bag folder or a bag file."""
-    if path.is_file():
-        return path.suffix in _BAG_SUFFIXES
-    return path.is_dir() and ((path / "bag").is_dir() or (path / "metadata.yaml").is_file())
+def installed_sources_open(kind: str | None = None) -> Callable[[Path], bool]:
+    """Whether an installed source (the one named ``kind``) can open a path."""
+    from fusionrt.runtime.registry import Registry  # noqa: PLC0415
+    from fusionrt.runtime.source_select import can_open  # noqa: PLC0415
+
+    registry = Registry.create()
+    return lambda path: can_open(path, registry, kind)
 
 
 def _from_list_file(list_file: Path) -> list[Path]:
@@ -52,15 +54,20 @@ def _from_list_file(list_file: Path) -> list[Path]:
     return paths
 
 
-def resolve_drives(spec: str) -> list[DriveRef]:
-    """The drives ``spec`` names (a list file or a glob), in sorted order, each once."""
+def resolve_drives(spec: str, is_drive: Callable[[Path], bool] | None = None) -> list[DriveRef]:
+    """The drives ``spec`` names (a list file or a glob), in sorted order, each once.
+
+    ``is_drive`` tells the drives among a glob's matches (default: the paths an installed
+    source can open)."""
+    if is_drive is None:
+        is_drive = installed_sources_open()
     candidate = Path(spec).expanduser()
-    if candidate.is_file() and not looks_like_drive(candidate):
+    if candidate.is_file() and not is_drive(candidate):
         paths = _from_list_file(candidate)
         where = f"list file {candidate}"
     else:
         paths = [Path(p) for p in sorted(glob.glob(os.path.expanduser(spec), recursive=True))]
-        paths = [p for p in paths if looks_like_drive(p)]
+        paths = [p for p in paths if is_drive(p)]
         where = f"pattern {spec!r}"
     unique = sorted({p.resolve() for p in paths})
     if not unique:

@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 from fusionrt.runtime.report import MAP_KEYS
 
 DETECTIONS, LATENCIES, SUMMARY = "detections", "latencies", "summary"
-TABLES = (DETECTIONS, LATENCIES, SUMMARY)
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 
 DETECTIONS_SCHEMA = pa.schema(

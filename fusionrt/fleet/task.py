@@ -71,6 +71,7 @@ class PipelineSpec:
     backend: str | None = None
     disabled_plugins: tuple[str, ...] = ()
     workers: int | None = None
+    source_kind: str | None = None
 
     @classmethod
     def load(
@@ -80,11 +81,19 @@ class PipelineSpec:
         backend: str | None = None,
         disabled_plugins: Sequence[str] = (),
         workers: int | None = None,
+        source_kind: str | None = None,
     ) -> PipelineSpec:
         """Read and validate the pipeline file (errors name the file and key)."""
         load_pipeline(path)
         data = read_yaml(path)
-        return cls(data, str(Path(path).resolve()), backend, tuple(disabled_plugins), workers)
+        return cls(
+            data,
+            str(Path(path).resolve()),
+            backend,
+            tuple(disabled_plugins),
+            workers,
+            source_kind,
+        )
 
     def config(self) -> PipelineConfig:
         return pipeline_from_dict(self.data, self.path)
@@ -250,6 +259,7 @@ def replay_chunk(
         progress=False,
         keep_results=True,
         require_data=window.count == 1,
+        source_kind=spec.source_kind,
     )
     with FileLock(engine_lock_path(spec, config)):
         pipeline = WindowedPipeline(
@@ -292,7 +302,7 @@ def drive_span_ns(spec: PipelineSpec, drive_path: Path) -> tuple[int, int]:
     config = spec.config()
     registry = spec.registry()
     topics = [t for s in config.sensors for t in s.topics]
-    source = open_source(Path(drive_path), registry, topics)
+    source = open_source(Path(drive_path), registry, topics, spec.source_kind)
     try:
         first = getattr(source, "first_stamp_ns", None)
         last = getattr(source, "last_stamp_ns", None)

@@ -1,4 +1,5 @@
-"""``argparse`` types for the counts and rates of the commands (``--workers``, ``--rate``...).
+"""``argparse`` types for the counts and rates of the commands (``--workers``, ``--rate``...),
+and the drive arguments (``--source``, ``--source-kind``) the replaying commands share.
 
 A count of 0 or a rate of ``nan`` is not a smaller run: ``--max-frames 0`` would replay nothing
 and report "the drive has no ground truth", ``--workers 0`` would fall back to the file's value.
@@ -10,8 +11,15 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
-__all__ = ["max_gap", "positive_int", "positive_number"]
+__all__ = [
+    "add_source_arguments",
+    "add_source_kind_argument",
+    "max_gap",
+    "positive_int",
+    "positive_number",
+]
 
 
 def positive_int(text: str) -> int:
@@ -41,3 +49,26 @@ def max_gap(text: str) -> float | None:
     if text.strip().lower() == "none":
         return None
     return positive_number(text)
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--source PATH`` and ``--source-kind NAME``, as run, bench and fleet run take them."""
+    parser.add_argument(
+        "--source",
+        type=Path,
+        required=True,
+        help="the drive: a ROS 2 bag (folder, .mcap or .db3 file, or a folder holding bag/), a "
+        "KITTI or nuScenes folder, or anything an installed source opens",
+    )
+    add_source_kind_argument(parser)
+
+
+def add_source_kind_argument(parser: argparse.ArgumentParser) -> None:
+    """``--source-kind NAME``: the source that opens the drive (default: the one that can)."""
+    parser.add_argument(
+        "--source-kind",
+        default=None,
+        metavar="NAME",
+        help="open the drive with this source (rosbag, kitti, nuscenes, a plugin's; see "
+        "'fusionrt plugins'); default: the one installed source that can open it",
+    )

@@ -239,10 +239,10 @@ class FrameAssembler:
                 self.fault(binding.name, frame.stamp_ns, reason, detail)
         return {name: spec.zeros() for name, spec in self._specs[id(group)].items()}
 
-    def assemble(
+    def gather(
         self, frame: Frame, tensors_by_group: Sequence[Mapping[str, np.ndarray]]
-    ) -> AssembledFrame:
-        """Merge the groups' tensors into the model feed, with the present modalities."""
+    ) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+        """The groups' tensors merged, and which modalities have a message in ``frame``."""
         tensors: dict[str, np.ndarray] = {}
         for outputs in tensors_by_group:
             tensors.update(outputs)
@@ -251,6 +251,13 @@ class FrameAssembler:
             modality = binding.sensor.modality.value
             here = frame.messages.get(binding.name) is not None
             present[modality] = present.get(modality, False) or here
+        return tensors, present
+
+    def assemble(
+        self, frame: Frame, tensors_by_group: Sequence[Mapping[str, np.ndarray]]
+    ) -> AssembledFrame:
+        """Merge the groups' tensors into the model feed, with the present modalities."""
+        tensors, present = self.gather(frame, tensors_by_group)
         feed = self.build_feed(tensors, present)
         return AssembledFrame(frame, feed, present, dict(frame.missing))
 

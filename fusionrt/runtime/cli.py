@@ -1,8 +1,11 @@
 """The ``fusionrt`` command.
 
-Each command family lives in its own module exposing ``add_commands(subparsers)``; this module
-holds the global options, the ``plugins`` family and the error policy: a ``FusionError`` prints
-one line and exits 1 (with ``--debug``, the traceback); Ctrl-C exits 130.
+Each command family lives in its own module exposing ``add_commands(subparsers)``, imported
+only when one of its commands runs: :data:`COMMANDS` names every command's module and help
+line, so that ``fusionrt --version``, ``fusionrt --help`` and ``fusionrt plugins`` do not import
+OpenCV, the simulator or the ROS type system. This module holds the global options, the
+``plugins`` family and the error policy: a ``FusionError`` prints one line and exits 1 (with
+``--debug``, the traceback); Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -14,30 +17,96 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import fusionrt
 from fusionrt.runtime.errors import FusionError
-from fusionrt.runtime.registry import Registry
-from fusionrt.runtime.text_table import format_table
 
-#: Modules that contribute command families (``add_commands(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = (
-    "fusionrt.runtime.sample_replay",
-    "fusionrt.calibration.cli",
-    "fusionrt.runtime.engines.cli",
-    "fusionrt.sim.cli",
-    "fusionrt.runtime.run_cli",
-    "fusionrt.runtime.serve_cli",
-    "fusionrt.fleet.cli",
-    "fusionrt.plugins.models.reference.train.cli",
-    "fusionrt.plugins.models.reference.eval.cli",
-    "fusionrt.plugins.sinks.mcap_recover",
-    "fusionrt.plugins.ros2.play",
+if TYPE_CHECKING:
+    from fusionrt.runtime.registry import Registry
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "registry_from_args"]
+
+
+class Command(NamedTuple):
+    """A command: its name, the module whose ``add_commands`` defines it, its help line."""
+
+    name: str
+    module: str
+    help: str
+
+
+_ENGINES = "fusionrt.runtime.engines.cli"
+_RUN = "fusionrt.runtime.run_cli"
+#: Every command, in the order of ``fusionrt --help``, one entry each. The help line is what
+#: ``--help`` lists without importing the module (a test keeps it equal to the module's own).
+COMMANDS: tuple[Command, ...] = (
+    Command("plugins", __name__, "list, check and create plugins"),
+    Command(
+        "replay-samples",
+        "fusionrt.runtime.sample_replay",
+        "decode and preprocess every installed sensor's sample data, with timings",
+    ),
+    Command("calib", "fusionrt.calibration.cli", "show a rig, check a calibration on real data"),
+    Command("export", _ENGINES, "export a PyTorch model to a verified, simplified ONNX file"),
+    Command(
+        "trt-check",
+        _ENGINES,
+        "check an ONNX model against TensorRT's ONNX parser rules (no TensorRT needed)",
+    ),
+    Command("quantize", _ENGINES, "INT8 post-training quantisation to a TensorRT-ready Q/DQ ONNX"),
+    Command("build-engine", _ENGINES, "prebuild and cache the TensorRT engine of an ONNX model"),
+    Command("backends", _ENGINES, "which inference backends run here, and why"),
+    Command(
+        "sim", "fusionrt.sim.cli", "write a synthetic drive (ROS 2 bag, MCAP) with ground truth"
+    ),
+    Command("run", _RUN, "replay a drive through a pipeline (detections, MCAP, video, report)"),
+    Command("bench", _RUN, "measure the hot path: overhead, pipelining, real-time factor, jitter"),
+    Command(
+        "serve",
+        "fusionrt.runtime.serve_cli",
+        "run a pipeline live: sensor streams in, detections out, until stopped",
+    ),
+    Command(
+        "fleet", "fusionrt.fleet.cli", "replay many drives on Ray and compare runs (extra 'ray')"
+    ),
+    Command(
+        "train",
+        "fusionrt.plugins.models.reference.train.cli",
+        "simulate drives, train and ship the reference model (train extra)",
+    ),
+    Command(
+        "eval",
+        "fusionrt.plugins.models.reference.eval.cli",
+        "nuScenes-style mAP of the reference model on recorded drives with ground truth",
+    ),
+    Command(
+        "mcap-recover",
+        "fusionrt.plugins.sinks.mcap_recover",
+        "rewrite a partial MCAP (a killed or failed run's) as a complete, indexed one",
+    ),
+    Command(
+        "play",
+        "fusionrt.plugins.ros2.play",
+        "publish a recorded drive onto ROS 2 over Zenoh (like ros2 bag play)",
+    ),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser of ``argv``: the family of its command imported, every other command a
+    stand-in that shows its name and help line.
+
+    Finding the command parses ``argv`` once with stand-ins only, so ``--version``,
+    ``--help`` and an unknown command are answered (and exit) there, before any import.
+    """
+    known, _ = _parser(None).parse_known_args(argv)
+    module = next((c.module for c in COMMANDS if c.name == known.command), None)
+    return _parser(module)
+
+
+def _parser(family: str | None) -> argparse.ArgumentParser:
+    """The global options, then every command: those of ``family`` defined by its module."""
     parser = argparse.ArgumentParser(
         prog="fusionrt",
         description="Plugin-based sensor fusion runtime for autonomous perception.",
@@ -52,21 +121,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not load this plugin (entry-point or built-in module name); repeatable",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_plugin_commands(subparsers)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_commands(subparsers)
+    loaded = False
+    for command in COMMANDS:
+        if command.module != family:
+            # a stand-in that takes any arguments: enough to find the command and list it
+            subparsers.add_parser(command.name, help=command.help, add_help=False)
+        elif not loaded:  # the family's commands, where its first one is listed
+            module = (
+                sys.modules[__name__] if family == __name__ else importlib.import_module(family)
+            )
+            module.add_commands(subparsers)
+            loaded = True
     return parser
 
 
 def registry_from_args(args: argparse.Namespace) -> Registry:
     """The plugin registry, honouring ``--disable-plugin``."""
+    from fusionrt.runtime.registry import Registry  # noqa: PLC0415  (not for --version)
+
     return Registry.create(disabled=args.disable_plugin)
 
 
 # -- fusionrt plugins ---------------------------------------------------------------------
 
 
-def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``fusionrt plugins`` (list, ``check``, ``new``)."""
     plugins = subparsers.add_parser(
         "plugins", help="list, check and create plugins", description="List installed plugins."
     )
@@ -87,6 +167,8 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list_plugins(args: argparse.Namespace) -> int:
+    from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
+
     registry = registry_from_args(args)
     components = [c.to_dict() for c in registry.components()]
     if args.json:
@@ -112,6 +194,7 @@ def _list_plugins(args: argparse.Namespace) -> int:
 
 def _check_plugin(args: argparse.Namespace) -> int:
     from fusionrt.runtime.testing import check_sensor_plugin  # noqa: PLC0415  (only here)
+    from fusionrt.runtime.text_table import format_table  # noqa: PLC0415
 
     info = registry_from_args(args).component("sensor", args.name)
     sensor = info.cls()
@@ -144,7 +227,8 @@ def _new_plugin(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fusionrt`` command; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -1,15 +1,16 @@
 """Base classes of the component kinds a plugin can contribute besides sensors.
 
 Sources read recorded or live data, sinks write results, models own their geometry, weights and
-postprocess, backends run a model's network (their base, :class:`Engine`, lives in
-``fusionrt.runtime.engines.base``). Each class has a ``name`` unique within its kind;
-the registry checks every registered class against the base of its kind.
+postprocess, fusers combine several models' detections, backends run a model's network (their
+base, :class:`Engine`, lives in ``fusionrt.runtime.engines.base``). Each class has a ``name``
+unique within its kind; the registry checks every registered class against the base of its kind.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -20,17 +21,38 @@ from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.messages import Detections, Frame, RawRecord, TensorSpec
 from fusionrt.runtime.options import Option, resolve_options
 from fusionrt.runtime.sensor import Sensor
+from fusionrt.runtime.truth import GroundTruthSource
 
 _SourceT = TypeVar("_SourceT", bound="Source")
+
+__all__ = ["COMPONENT_BASES", "Fuser", "Model", "Sink", "Source"]
 
 
 class Source(ABC):
     """Yields :class:`RawRecord` s of a recorded drive (or a live input) in stamp order.
 
     A context manager: leaving the ``with`` block calls :meth:`close`.
+
+    **A recorded source** says which paths it reads (:meth:`can_open`, described in words by
+    ``opens``) and is built as ``cls(path, topics=topics)``: ``topics`` the topics the run
+    needs (``None``: all). ``fusionrt run --source PATH`` opens ``PATH`` with the one
+    registered source whose :meth:`can_open` says yes (``--source-kind NAME`` chooses one).
+    It may give the recording's calibration (:meth:`rig`), ego poses (:meth:`ego_poses`), its
+    topics (:meth:`recorded_topics`, against which the run checks the pipeline's) and ground
+    truth (:meth:`ground_truth`, which the run evaluates against). A live input
+    (:class:`~fusionrt.runtime.live.LiveSource`) opens no path.
     """
 
     name: ClassVar[str]
+    #: What paths this source reads, in a few words (listed when no source can open a path).
+    opens: ClassVar[str] = ""
+
+    @classmethod
+    def can_open(cls, path: Path) -> bool:
+        """Whether this source reads the drive at ``path``: a cheap look at the path (names,
+        a few small files), not a parse; opening may still fail on a broken drive. Must not
+        raise. The default says no (a source that opens no path)."""
+        return False
 
     @abstractmethod
     def records(self) -> Iterator[RawRecord]:
@@ -42,6 +64,27 @@ class Source(ABC):
 
     def ego_poses(self) -> Any:
         """Recorded ego → world poses (``stamps_ns``, ``poses`` K×4×4), ``None`` without them."""
+        return None
+
+    def recorded_topics(self) -> Collection[str] | None:
+        """Every topic the recording holds, whichever were asked for; ``None`` when the source
+        cannot tell (a live input): the run then cannot check the pipeline's topics."""
+        return None
+
+    def ground_truth(
+        self, class_names: Sequence[str], topic: str | None = None
+    ) -> GroundTruthSource | None:
+        """The recording's ground truth, ``None`` without any.
+
+        Boxes in the rig's ego frame at stamps of the common clock; ``labels`` index
+        ``class_names`` (the model's), objects of other classes are left out. Ground truth in
+        files is an :class:`~fusionrt.runtime.truth.IndexedGroundTruth`; ground truth among
+        the recording's records a :class:`~fusionrt.runtime.truth.StreamedGroundTruth`, whose
+        ``topics`` :meth:`records` yields from then on (the run hands those records to it, not
+        to a sensor). ``topic`` is the pipeline's ``ground_truth.topic``: the topic to read it
+        from, for a source that carries ground truth on topics (a ``ConfigError`` with ``key``
+        ``ground_truth.topic`` when the recording has no such topic); other sources ignore it.
+        """
         return None
 
     def close(self) -> None:
@@ -84,10 +127,15 @@ class Model(ABC):
     ``option_specs`` declares the options a pipeline file may give (``model.options``); a model
     that takes options calls ``super().__init__(**options)``, which checks them (``ConfigError``
     with ``key`` = the option) and keeps them, defaults filled in, in :attr:`options`.
+    ``road_level_ego`` says that the model's geometry (BEV height range, lift heights, the
+    heights it regresses) assumes the rig's ego frame on the road (ISO 8855): a run then
+    refuses a rig that declares its ego elsewhere (``CalibrationError``: a lidar-centred ego
+    would lift every box by the lidar's height) and warns about a rig that declares nothing.
     """
 
     name: ClassVar[str]
     option_specs: ClassVar[Mapping[str, Option]] = MappingProxyType({})
+    road_level_ego: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = resolve_options(
@@ -130,10 +178,30 @@ class Model(ABC):
         }
 
 
+class Fuser(ABC):
+    """Decision-level fusion: combines the detections of a pipeline's models, frame by frame.
+
+    Constructed as ``cls(models=INSTANCE_NAMES, **options)`` (the pipeline's ``fuser:``
+    options), so it can check per-model options (weights, calibrations) against the models.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fuse(self, detections: Mapping[str, Detections | None], stamp_ns: int) -> Detections:
+        """One frame's fused detections from each model's, by model instance name.
+
+        A model whose sensors had nothing in the frame is ``None``: it contributes nothing
+        (never stale boxes). Called from several inference threads at once: keep no state
+        between calls.
+        """
+
+
 COMPONENT_BASES: dict[str, type[Any]] = {
     "sensor": Sensor,
     "source": Source,
     "sink": Sink,
     "model": Model,
     "backend": Engine,
+    "fuser": Fuser,
 }

@@ -3,7 +3,8 @@
 A pipeline file names what a run is made of (see ``examples/pipelines/sample.yaml`` and
 ``docs/pipeline.md``)::
 
-    rig: rig.yaml                     # optional; relative to this file, else beside the drive
+    rig: rig.yaml                     # optional; relative to this file, else the drive's own
+    # sensors_in_ego_frame: true      # instead of a rig: the sensors' data needs none
     plugins: [my_package.my_plugin]   # optional; modules registered for this run
     sensors:                          # rig name -> sensor plugin, topic(s) and options
       lidar_top: {plugin: lidar, topic: /sensors/lidar_top/points}
@@ -12,7 +13,7 @@ A pipeline file names what a run is made of (see ``examples/pipelines/sample.yam
       reference: lidar_top
       tolerance_ms: 60                # policy parameters, in ms where they are durations
       latest: {can: {max_age_ms: 200}}
-    model: {name: reference, options: {}}
+    model: {name: reference, options: {}}   # or several: models + fuser (decision-level fusion)
     backend:                          # auto | onnxruntime | torch | tensorrt | a plugin's
       name: auto
       options: {}                     # for whichever backend runs
@@ -43,7 +44,6 @@ from fusionrt.runtime.errors import ConfigError, brief
 from fusionrt.runtime.safe_yaml import read_yaml
 
 SYNC_POLICIES = ("approximate_time", "collector")
-BACKENDS_BUILTIN = ("auto", "onnxruntime", "torch", "tensorrt")
 
 #: The longest duration a file may give: its nanoseconds still fit the int64 stamps.
 MAX_DURATION_MS = 1e12
@@ -128,8 +128,23 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """One model of a pipeline: its instance name, the registered model, its options and the
+    backend it runs on (``None``: the pipeline's ``backend``)."""
+
+    instance: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    backend: BackendConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """A validated pipeline file."""
+    """A validated pipeline file.
+
+    ``models`` are the pipeline's models (one for ``model:``, several for ``models:``, whose
+    detections the ``fuser`` combines); ``model`` is the first of them.
+    """
 
     path: Path
     sensors: tuple[SensorConfig, ...]
@@ -142,6 +157,10 @@ class PipelineConfig:
     plugins: tuple[str, ...] = ()
     ground_truth_topic: str | None = None
     live: LiveConfig | None = None
+    #: The pipeline runs without a rig: its sensors' data is already in the ego frame.
+    sensors_in_ego_frame: bool = False
+    models: tuple[ModelConfig, ...] = ()
+    fuser: ComponentConfig | None = None
 
     def sensor_names(self) -> tuple[str, ...]:
         """Rig names of the sensors, in file order."""
@@ -271,13 +290,31 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     path = Path(path)
     r = _Reader(path)
     top = r.mapping(data, "")
-    allowed = ("rig", "plugins", "sensors", "sync", "model", "backend", "sinks", "runtime", "live")
-    r.only(top, (*allowed, "ground_truth"), "")
+    allowed = (
+        "rig",
+        "plugins",
+        "sensors",
+        "sync",
+        "model",
+        "models",
+        "fuser",
+        "backend",
+        "sinks",
+        "runtime",
+        "live",
+    )
+    r.only(top, (*allowed, "ground_truth", "sensors_in_ego_frame"), "")
     rig = None
     if top.get("rig") is not None:
         rig = (path.parent / r.string(top["rig"], "rig")).resolve()
         if not rig.is_file():
             raise r.error("rig", f"no rig file at {rig}")
+    in_ego = r.boolean(top.get("sensors_in_ego_frame", False), "sensors_in_ego_frame")
+    if in_ego and rig is not None:
+        raise r.error(
+            "sensors_in_ego_frame",
+            "sensors_in_ego_frame: true says the run needs no rig, but the file names one (rig)",
+        )
     plugins_raw = top.get("plugins") or []
     if not isinstance(plugins_raw, list):
         raise r.error("plugins", "plugins must be a list of module names")
@@ -285,7 +322,8 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
     sensors = _sensors(r, top.get("sensors"))
     names = tuple(s.name for s in sensors)
     sync = _sync(r, top.get("sync"), names)
-    model = _component(r, top.get("model"), "model", default=None)
+    models, fuser = _models(r, top)
+    model = ComponentConfig(models[0].name, models[0].options)
     backend = _backend(r, top.get("backend"))
     sinks_raw = top.get("sinks") or []
     if not isinstance(sinks_raw, list):
@@ -306,7 +344,39 @@ def pipeline_from_dict(data: Any, path: str | Path) -> PipelineConfig:
         plugins=plugins,
         ground_truth_topic=gt_topic,
         live=None if top.get("live") is None else _live(r, top["live"]),
+        sensors_in_ego_frame=in_ego,
+        models=models,
+        fuser=fuser,
     )
+
+
+def _models(r: _Reader, top: Mapping[str, Any]) -> tuple[tuple[ModelConfig, ...], Any]:
+    """``model:`` (one) or ``models:`` (several, instance name -> {name, options, backend},
+    fused by ``fuser:``); every mistake a ConfigError at its key."""
+    if ("model" in top) == ("models" in top):
+        raise r.error("model", "a pipeline needs exactly one of model (one) or models (several)")
+    if "model" in top:
+        single = _component(r, top["model"], "model", default=None)
+        if top.get("fuser") is not None:
+            raise r.error("fuser", "a fuser combines several models: use models, not model")
+        return (ModelConfig(single.name, single.name, single.options),), None
+    raw = r.mapping(top["models"], "models")
+    if not raw:
+        raise r.error("models", "models names at least one model")
+    models = []
+    for instance, spec in raw.items():
+        key = f"models.{instance}"
+        d = r.mapping(spec, key)
+        r.only(d, ("name", "options", "backend"), key)
+        component = _component(r, {k: v for k, v in d.items() if k != "backend"}, key, default=None)
+        backend = None if d.get("backend") is None else _backend(r, d["backend"], f"{key}.backend")
+        models.append(ModelConfig(instance, component.name, component.options, backend))
+    fuser = None
+    if top.get("fuser") is not None:
+        fuser = _component(r, top["fuser"], "fuser", default=None)
+    elif len(models) > 1:
+        raise r.error("fuser", "several models need a fuser to combine their detections")
+    return tuple(models), fuser
 
 
 def _anchor_paths(value: Any, base: Path) -> Any:
@@ -434,18 +504,18 @@ def _component(r: _Reader, value: Any, key: str, *, default: str | None) -> Comp
     return ComponentConfig(name, _options(r, d.get("options"), f"{key}.options"))
 
 
-def _backend(r: _Reader, value: Any) -> BackendConfig:
+def _backend(r: _Reader, value: Any, key: str = "backend") -> BackendConfig:
     if value is None or isinstance(value, str):
-        component = _component(r, value, "backend", default="auto")
+        component = _component(r, value, key, default="auto")
         return BackendConfig(component.name)
-    d = r.mapping(value, "backend")
-    per_backend_raw = r.mapping(d.get("per_backend"), "backend.per_backend")
+    d = r.mapping(value, key)
+    per_backend_raw = r.mapping(d.get("per_backend"), f"{key}.per_backend")
     per_backend = {
-        name: _options(r, options, f"backend.per_backend.{name}")
+        name: _options(r, options, f"{key}.per_backend.{name}")
         for name, options in per_backend_raw.items()
     }
     component = _component(
-        r, {k: v for k, v in d.items() if k != "per_backend"}, "backend", default="auto"
+        r, {k: v for k, v in d.items() if k != "per_backend"}, key, default="auto"
     )
     return BackendConfig(component.name, component.options, MappingProxyType(per_backend))
 

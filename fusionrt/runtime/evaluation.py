@@ -8,6 +8,10 @@ and AP is the mean of ``max(precision − 0.1, 0) / 0.9`` over recall ≥ 0.1. m
 over the four thresholds and then over classes. A class without ground truth is left out of
 the average (reported as ``None``).
 
+mAP ranks detections of every score; a deployed model keeps those above one score threshold.
+:func:`operating_point` picks it: the threshold (on a grid of 0.01) whose detections have the
+highest F1 at a 2 m centre distance, all classes together.
+
 Which ground-truth actors count as targets is decided here too, so that ``fusionrt eval``, a
 ``fusionrt run`` on a drive with ground truth and the fleet report score alike: an actor whose
 centre lies inside the model's BEV grid and that is visible enough from the roof.
@@ -32,6 +36,11 @@ GT_TOLERANCE_NS = 20_000_000
 #: fraction of it is unoccluded from the roof (a geometric test, the same in every weather,
 #: like nuScenes' visibility filter).
 MIN_VISIBILITY = 0.2
+#: Centre distance at which :func:`operating_point` counts a detection as true (the middle
+#: of the mAP thresholds, the one nuScenes uses for its true-positive metrics).
+OPERATING_DISTANCE_M = 2.0
+#: Score thresholds :func:`operating_point` tries.
+OPERATING_THRESHOLDS = tuple(round(0.01 * k, 2) for k in range(1, 100))
 
 
 def detection_targets(
@@ -228,3 +237,64 @@ def mean_average_precision(
     for frame in frames:
         accumulator.add(frame)
     return accumulator.report()
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """A score threshold and what detections at or above it achieve (all classes)."""
+
+    score_threshold: float
+    precision: float
+    recall: float
+    f1: float
+    distance_m: float
+    detections: int
+    ground_truth: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready."""
+        return {
+            "score_threshold": self.score_threshold,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "distance_m": self.distance_m,
+            "detections": self.detections,
+            "ground_truth": self.ground_truth,
+        }
+
+
+def operating_point(
+    frames: Sequence[FrameResult],
+    class_names: Sequence[str] = CLASS_NAMES,
+    distance_m: float = OPERATING_DISTANCE_M,
+    thresholds: Sequence[float] = OPERATING_THRESHOLDS,
+) -> OperatingPoint | None:
+    """The threshold of ``thresholds`` with the highest F1 (the highest such threshold on a
+    tie), matching as mAP does at ``distance_m``; ``None`` without ground truth."""
+    matched = [
+        match_frame(f, label, distance_m) for f in frames for label in range(len(class_names))
+    ]
+    num_gt = sum(m[2] for m in matched)
+    if num_gt == 0:
+        return None
+    scores = np.concatenate([np.zeros(0), *(m[0] for m in matched)])
+    tp = np.concatenate([np.zeros(0, bool), *(m[1] for m in matched)])
+    order = np.argsort(-scores, kind="stable")
+    scores, true_so_far = scores[order], np.concatenate(([0], np.cumsum(tp[order])))
+    cut = np.asarray(thresholds, np.float64)
+    kept = np.searchsorted(-scores, -cut, side="right")  # detections with score >= threshold
+    true = true_so_far[kept]
+    precision = true / np.maximum(kept, 1)
+    recall = true / num_gt
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    best = int(np.flatnonzero(f1 == f1.max())[-1])
+    return OperatingPoint(
+        score_threshold=float(cut[best]),
+        precision=float(precision[best]),
+        recall=float(recall[best]),
+        f1=float(f1[best]),
+        distance_m=distance_m,
+        detections=int(kept[best]),
+        ground_truth=num_gt,
+    )

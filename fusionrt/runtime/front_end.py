@@ -1,41 +1,50 @@
-"""Building a run's front end from a pipeline file: plugins, sensors, model, source, rig and
-the synchroniser, assembled into a :class:`~fusionrt.runtime.assembly.FrameAssembler`.
+"""Building a run's front end from a pipeline file: plugins, sensors, model, source, rig,
+ground truth and the synchroniser, assembled into a
+:class:`~fusionrt.runtime.assembly.FrameAssembler`.
 
 Shared by the pipeline (``fusionrt run``) and by tools that need the model's feeds from a
 recording (INT8 calibration). Every mistake is a :class:`ConfigError` naming the pipeline file
-and the key (``sensors.cam_front.options``, ``model.name``...).
+and the key (``sensors.cam_front.options``, ``model.name``...). Nothing is left to fail
+silently later: the drive is opened by the source that can read it
+(:mod:`~fusionrt.runtime.source_select`), a sensor topic the recording lacks is an error at
+``sensors.NAME.topic`` with the nearest recorded topic, a run without a rig is an error unless
+the pipeline says ``sensors_in_ego_frame: true``, and a model whose geometry assumes a
+road-level ego refuses a rig whose ego is elsewhere (``CalibrationError``) and warns about one
+that does not say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import difflib
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from fusionrt.runtime.assembly import FaultCallback, FrameAssembler, SensorBinding
 from fusionrt.runtime.components import Model, Source
 from fusionrt.runtime.config import ComponentConfig, PipelineConfig
 from fusionrt.runtime.errors import ConfigError, FusionError, PluginError, SourceError
 from fusionrt.runtime.live import LiveSource, RecordInbox
-from fusionrt.runtime.messages import RawRecord
+from fusionrt.runtime.messages import CLASS_NAMES
 from fusionrt.runtime.registry import PluginInfo, Registry
 from fusionrt.runtime.sensor import PreprocessContext, Sensor
+from fusionrt.runtime.source_select import open_source
 from fusionrt.runtime.sync import LatestSpec, Synchronizer
-from fusionrt.runtime.truth import GroundTruthBoxes
+from fusionrt.runtime.truth import GroundTruthSource, StreamedGroundTruth
 
 __all__ = [
     "FrontEnd",
     "LiveSources",
     "build_front_end",
     "component_class",
-    "decode_ground_truth",
     "open_live_sources",
     "open_source",
     "register_config_plugins",
 ]
+
+logger = logging.getLogger("fusionrt.front_end")
 
 
 def register_config_plugins(registry: Registry, config: PipelineConfig) -> None:
@@ -55,27 +64,6 @@ def register_config_plugins(registry: Registry, config: PipelineConfig) -> None:
                 key=f"plugins[{index}]",
             ) from None
         registry.register(module, PluginInfo(module_name, "fusionrt", "", None, module_name))
-
-
-def open_source(path: Path, registry: Registry, topics: Sequence[str] | None) -> Source:
-    """The drive at ``path``: a ROS 2 bag folder or file, or a drive folder holding ``bag/``;
-    only ``topics`` of it (``None``: all)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError("no drive at this path", path=str(path))
-    bag = path
-    if path.is_dir() and (path / "bag").is_dir() and not (path / "metadata.yaml").exists():
-        bag = path / "bag"
-    is_bag = bag.suffix in (".mcap", ".db3") or (bag.is_dir() and (bag / "metadata.yaml").exists())
-    if not is_bag:
-        raise ConfigError(
-            "cannot tell what kind of drive this is (expected a ROS 2 bag folder, an .mcap or "
-            ".db3 file, or a folder holding bag/)",
-            path=str(path),
-        )
-    cls = registry.component("source", "rosbag").cls
-    source: Source = cls(bag, topics=None if topics is None else list(topics))
-    return source
 
 
 def component_class(
@@ -142,37 +130,21 @@ def _synchronizer(
         raise ConfigError(str(exc), file=str(config.path), key="sync") from None
 
 
-def decode_ground_truth(record: RawRecord, class_names: Sequence[str]) -> GroundTruthBoxes:
-    """The simulator's ground-truth message (``fusionrt_msgs/msg/GroundTruth``) as boxes."""
-    from fusionrt.plugins.ros_types import typestore  # noqa: PLC0415
-
-    msg: Any = typestore().deserialize_cdr(bytes(record.data), record.msgtype)
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    boxes, labels, visibility = [], [], []
-    for actor in msg.actors:
-        visibility.append(float(getattr(actor, "visibility", 1.0)))
-        name = actor.class_name or ""
-        label = class_names.index(name) if name in class_names else int(actor.class_id)
-        c, s = actor.center, actor.size
-        boxes.append([c.x, c.y, c.z, s.x, s.y, s.z, actor.yaw])
-        labels.append(label)
-    return GroundTruthBoxes(
-        stamp,
-        np.asarray(boxes, np.float32).reshape(-1, 7),
-        np.asarray(labels, np.int64),
-        np.asarray(visibility, np.float32),
-    )
-
-
 @dataclass
 class FrontEnd:
-    """The components in front of the engine, built from a pipeline file and a drive."""
+    """The components in front of the engine, built from a pipeline file and a drive.
+
+    ``ground_truth`` is the drive's (``None`` without any, in a live run, or when not asked for).
+    ``models`` are the pipeline's models by instance name; ``model`` is the first.
+    """
 
     model: Model
     sensors: list[Sensor]
     source: Source
     rig: Any
     assembler: FrameAssembler
+    ground_truth: GroundTruthSource | None = None
+    models: dict[str, Model] = field(default_factory=dict)
 
 
 def build_front_end(
@@ -183,42 +155,42 @@ def build_front_end(
     ground_truth: bool = True,
     on_fault: FaultCallback | None = None,
     on_stale: Callable[[str, int | None, int], None] | None = None,
+    source_kind: str | None = None,
 ) -> FrontEnd:
-    """Model, sensors, source (with the ground-truth topic if ``ground_truth``), rig and the
-    frame assembler of ``config`` on ``drive``: decode → synchronise → preprocess → feed.
+    """Model, sensors, source, rig, ground truth (if ``ground_truth``) and the frame assembler
+    of ``config`` on ``drive``: decode → synchronise → preprocess → feed.
 
-    ``drive`` ``None`` builds a live run (``fusionrt serve``): the sensors' live sources
-    (:func:`open_live_sources`) and the rig of the pipeline's ``rig:`` key, which is then
-    required. Shared by :class:`Pipeline` and by tools that need the model's feeds from a
-    recording (INT8 calibration). The caller closes ``source``.
+    ``drive`` is opened by the registered source that can read it, or by the source named
+    ``source_kind`` (:func:`~fusionrt.runtime.source_select.open_source`). ``drive`` ``None``
+    builds a live run (``fusionrt serve``): the sensors' live sources
+    (:func:`open_live_sources`) and the rig of the pipeline's ``rig:`` key. Shared by
+    :class:`Pipeline` and by tools that need the model's feeds from a recording (INT8
+    calibration). The caller closes ``source``.
     """
     register_config_plugins(registry, config)
     sensors = [_sensor(registry, config, i) for i in range(len(config.sensors))]
-    model_cls = component_class(registry, config, "model", config.model.name, "model.name")
-    try:
-        model: Model = model_cls(**dict(config.model.options))
-    except (FusionError, TypeError) as exc:
-        raise _option_error(exc, config, "model.options") from None
+    models = _models(registry, config)
+    model = next(iter(models.values()))
     if drive is None:
-        if config.rig is None:
+        if config.rig is None and not config.sensors_in_ego_frame:
             raise ConfigError(
-                "a live run needs the pipeline's rig (there is no drive folder to take it from)",
+                "a live run needs the pipeline's rig (there is no drive folder to take it from), "
+                "or sensors_in_ego_frame: true",
                 file=str(config.path),
                 key="rig",
             )
         source: Source = open_live_sources(config, registry)
     else:
         topics = [t for s in config.sensors for t in s.topics]
-        if ground_truth and config.ground_truth_topic:
-            topics.append(config.ground_truth_topic)
-        source = open_source(drive, registry, topics)
+        source = open_source(drive, registry, topics, source_kind)
     try:
-        if config.rig is not None:
-            from fusionrt.calibration.rig import Rig  # noqa: PLC0415
-
-            rig = Rig.load(config.rig)
-        else:
-            rig = source.rig()
+        recorded = source.recorded_topics()
+        _check_topics(config, recorded)
+        rig = _rig(config, source, model)
+        truth = None
+        # a drive with no topic at all is empty or broken, not misconfigured: the run says so
+        if ground_truth and drive is not None and (recorded is None or recorded):
+            truth = _ground_truth(config, source, model)
         context = PreprocessContext(
             geometry=model.geometry,
             rig=rig,
@@ -239,7 +211,109 @@ def build_front_end(
     except BaseException:
         source.close()
         raise
-    return FrontEnd(model, sensors, source, rig, assembler)
+    return FrontEnd(model, sensors, source, rig, assembler, truth, models)
+
+
+def _models(registry: Registry, config: PipelineConfig) -> dict[str, Model]:
+    """The pipeline's models by instance name; several must share one geometry (their
+    sensors' tensors are preprocessed once, for all of them)."""
+    single = len(config.models) == 1 and config.fuser is None
+    models: dict[str, Model] = {}
+    for mc in config.models:
+        key = "model" if single else f"models.{mc.instance}"
+        cls = component_class(registry, config, "model", mc.name, f"{key}.name")
+        try:
+            models[mc.instance] = cls(**dict(mc.options))
+        except (FusionError, TypeError) as exc:
+            raise _option_error(exc, config, f"{key}.options") from None
+        first = next(iter(models.values()))
+        if models[mc.instance].geometry != first.geometry:
+            raise ConfigError(
+                f"model {mc.instance!r} declares another geometry (BEV grid, image size) than "
+                f"{next(iter(models))!r}: models of one pipeline share one preprocessing, so "
+                "they must share one geometry",
+                file=str(config.path),
+                key=f"{key}.name",
+            )
+    return models
+
+
+def _check_topics(config: PipelineConfig, recorded: Collection[str] | None) -> None:
+    """A sensor topic the recording lacks is a ConfigError at its key, with the nearest
+    recorded topic (a typo would otherwise mask the sensor in every frame)."""
+    if not recorded:  # unknown (a live input), or an empty or broken drive: reported later
+        return
+    known = sorted(recorded)
+    # a topic another sensor reads is not the one this sensor meant
+    free = sorted(set(known).difference(t for s in config.sensors for t in s.topics))
+    for sc in config.sensors:
+        for index, topic in enumerate(sc.topics):
+            if topic in recorded:
+                continue
+            hint = difflib.get_close_matches(topic, free, n=1)
+            if hint:
+                more = f"; did you mean {hint[0]!r}?"
+            else:
+                more = f"; it has {', '.join(known[:12])}" + (", ..." if len(known) > 12 else "")
+            single = len(sc.topics) == 1
+            key = f"sensors.{sc.name}.topic" if single else f"sensors.{sc.name}.topics[{index}]"
+            raise ConfigError(
+                f"the drive has no topic {topic!r}{more}", file=str(config.path), key=key
+            )
+
+
+def _rig(config: PipelineConfig, source: Source, model: Model) -> Any:
+    """The run's rig: the pipeline's ``rig:``, else the drive's; none only when the pipeline
+    says ``sensors_in_ego_frame: true``. Checked against the model's ego convention."""
+    if config.sensors_in_ego_frame:
+        return None
+    if config.rig is not None:
+        from fusionrt.calibration.rig import Rig  # noqa: PLC0415
+
+        rig = Rig.load(config.rig)
+    else:
+        rig = source.rig()
+    if rig is None:
+        raise ConfigError(
+            f"no rig: the drive has none ({source.name}) and the pipeline names none. Without "
+            "one, lidar points stay in the lidar's frame and cameras cannot be projected: give "
+            "rig: PATH, or say sensors_in_ego_frame: true if the data needs no calibration",
+            file=str(config.path),
+            key="rig",
+        )
+    if model.road_level_ego:
+        where = f"model {config.model.name!r}"
+        if not rig.require_road_level(where):
+            logger.warning(
+                "%s assumes the ego frame on the road, but the rig %s does not declare "
+                "ego_height_m: detections are off by the height of its origin if that is not "
+                "on the road",
+                where,
+                rig.source or "of the drive",
+            )
+    return rig
+
+
+def _ground_truth(config: PipelineConfig, source: Source, model: Model) -> GroundTruthSource | None:
+    """The drive's ground truth for the model's classes; the pipeline's ``ground_truth.topic``
+    must name a topic it comes from."""
+    class_names = tuple(getattr(model, "class_names", ()) or CLASS_NAMES)
+    topic = config.ground_truth_topic
+    try:
+        truth = source.ground_truth(class_names, topic=topic)
+    except ConfigError as exc:
+        raise ConfigError(
+            exc.message, file=str(config.path), key=exc.context.get("key", "ground_truth.topic")
+        ) from None
+    if topic is not None and not (isinstance(truth, StreamedGroundTruth) and topic in truth.topics):
+        raise ConfigError(
+            f"the drive has no ground truth on topic {topic!r} (source {source.name!r}"
+            + (" reads its ground truth from the drive's files" if truth is not None else "")
+            + ")",
+            file=str(config.path),
+            key="ground_truth.topic",
+        )
+    return truth
 
 
 class LiveSources(LiveSource):

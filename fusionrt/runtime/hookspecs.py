@@ -44,7 +44,17 @@ def fusionrt_sensors() -> Sequence[type]:
 def fusionrt_sources() -> Sequence[type]:
     """Return the source classes (recorded-drive readers, live inputs) this plugin contributes.
 
-    Called once when the registry loads. Each class has a ``name`` unique among sources.
+    Called once when the registry loads. Each class subclasses
+    :class:`fusionrt.runtime.components.Source` and has a ``name`` unique among sources.
+
+    A source of recordings also says which paths it reads: the class method
+    ``can_open(path) -> bool`` (a cheap look at the path that never raises) and ``opens`` (the
+    same in words, listed when no source can open a path). ``fusionrt run --source PATH``
+    builds the one registered source whose ``can_open`` says yes as ``cls(path, topics=[...])``
+    (``--source-kind NAME`` chooses one; two that both can is an error naming both). It may
+    give the drive's rig, ego poses, topics (``recorded_topics``) and ground truth
+    (``ground_truth(class_names, topic=None)``, a
+    :class:`~fusionrt.runtime.truth.GroundTruthSource`).
     """
 
 
@@ -69,6 +79,15 @@ def fusionrt_backends() -> Sequence[type]:
     """Return the inference backend (engine) classes this plugin contributes.
 
     Called once when the registry loads. Each class has a ``name`` unique among backends.
+    """
+
+
+@hookspec
+def fusionrt_fusers() -> Sequence[type]:
+    """Return the fuser classes (decision-level fusion of several models) this plugin contributes.
+
+    Called once when the registry loads. Each class subclasses
+    :class:`fusionrt.runtime.components.Fuser` and has a ``name`` unique among fusers.
     """
 
 

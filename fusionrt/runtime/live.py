@@ -64,16 +64,18 @@ class RecordInbox:
         self._seq = 0
         self._size = 0
         self._closed = False
-        self._ready = threading.Condition(threading.Lock())
+        self._waiting = 0  # takers asleep in get()
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
 
     def put(self, record: RawRecord, arrival_ns: int | None = None) -> None:
         """Add one received record (stamped now unless ``arrival_ns`` is given)."""
         arrival = time.perf_counter_ns() if arrival_ns is None else arrival_ns
         dropped: RawRecord | None = None
-        with self._ready:
+        topic = record.topic
+        with self._lock:
             if self._closed:
                 return
-            topic = record.topic
             queue = self._queues.get(topic)
             if queue is None:
                 queue = self._queues[topic] = deque()
@@ -85,13 +87,14 @@ class RecordInbox:
             self._seq += 1
             queue.append((self._seq, arrival, record))
             self._size += 1
-            self._ready.notify()
+            if self._waiting:  # wake the taker only when it sleeps (a notify costs)
+                self._ready.notify()
         if dropped is not None and self.on_drop is not None:
             self.on_drop(topic, "queue_full", dropped)
 
     def report_drop(self, topic: str, reason: str, record: RawRecord) -> None:
         """Count a record a source dropped before it reached the inbox (e.g. ``bad_sender``)."""
-        with self._ready:
+        with self._lock:
             self.dropped[(topic, reason)] += 1
         if self.on_drop is not None:
             self.on_drop(topic, reason, record)
@@ -99,12 +102,16 @@ class RecordInbox:
     def get(self, timeout_s: float) -> Arrival | None:
         """The oldest arrival across topics; ``None`` on timeout or when closed and empty."""
         deadline = time.monotonic() + timeout_s
-        with self._ready:
+        with self._lock:
             while self._size == 0:
                 remaining = deadline - time.monotonic()
                 if self._closed or remaining <= 0:
                     return None
-                self._ready.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._ready.wait(remaining)
+                finally:
+                    self._waiting -= 1
             oldest = min(
                 (q for q in self._queues.values() if q),
                 key=lambda q: q[0][0],
@@ -118,7 +125,7 @@ class RecordInbox:
 
     def close(self) -> None:
         """Refuse further records and wake a waiting ``get``."""
-        with self._ready:
+        with self._lock:
             self._closed = True
             self._ready.notify_all()
 

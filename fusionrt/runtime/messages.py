@@ -17,13 +17,15 @@ import numpy.typing as npt
 Payload = np.ndarray | str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawRecord:
     """One recorded message as a source yields it, before any sensor has decoded it.
 
     ``data`` is the serialized message (CDR bytes for ROS 2, file bytes for folder datasets);
     ``msgtype`` says how to read it (``sensor_msgs/msg/PointCloud2``, ``kitti/velodyne_bin``...).
-    ``path`` and ``offset`` locate the bytes for error messages.
+    ``path`` and ``offset`` locate the bytes for error messages. Records are not to be changed
+    once made (use :func:`dataclasses.replace`); the class is not frozen only because a frozen
+    dataclass costs a microsecond more to build, once per message on the live path.
     """
 
     topic: str

@@ -72,8 +72,8 @@ from typing import Any
 import numpy as np
 
 from fusionrt.runtime.assembly import PreprocessGroup
-from fusionrt.runtime.components import Model, Sink
-from fusionrt.runtime.config import PipelineConfig
+from fusionrt.runtime.components import Fuser, Model, Sink
+from fusionrt.runtime.config import BackendConfig, PipelineConfig
 from fusionrt.runtime.engines.base import Engine
 from fusionrt.runtime.engines.selection import open_engine, resolve_backend
 from fusionrt.runtime.errors import (
@@ -85,7 +85,7 @@ from fusionrt.runtime.errors import (
     SourceError,
 )
 from fusionrt.runtime.evaluation import MapReport
-from fusionrt.runtime.front_end import build_front_end, component_class, decode_ground_truth
+from fusionrt.runtime.front_end import build_front_end, component_class
 from fusionrt.runtime.geometry import ModelGeometry
 from fusionrt.runtime.health import RunHealth, SensorHealth
 from fusionrt.runtime.live import LiveSource, RecordInbox
@@ -99,7 +99,7 @@ from fusionrt.runtime.signals import StopSignals
 from fusionrt.runtime.sink_fanout import SinkFanout, sink_error
 from fusionrt.runtime.sync.clock import WallClock
 from fusionrt.runtime.sync.stamps import TimelineJump
-from fusionrt.runtime.truth import GroundTruthBoxes, GroundTruthWindow, RunEvaluator
+from fusionrt.runtime.truth import GroundTruthBoxes, RunEvaluator, StreamedGroundTruth
 from fusionrt.runtime.watchdog import DaemonPool, PluginHealth
 
 __all__ = [
@@ -117,6 +117,7 @@ _NS_PER_MS = 1e6
 _END = object()  # queue sentinel
 _POLL_S = 0.05  # how often blocked threads look at the stop flag
 _LIVE_TICK_S = 0.005  # a live run advances its clock at least this often while idle
+_LOGGED_STALE = 3  # stale reports logged per sensor; the rest are counted
 #: Ground truth within this of a frame's stamp is drawn by the sinks.
 _SINK_TRUTH_TOLERANCE_NS = 50_000_000
 #: Drop reasons of the synchroniser's normal work (a faster sensor's extra messages): counted
@@ -132,7 +133,9 @@ class RunOptions:
     """Command-line choices that override or complete the pipeline file.
 
     ``keep_results`` keeps every frame's detections and the ground truth in the
-    :class:`RunResult` (the fleet scores chunks later; a long run should not). ``duration_s``
+    :class:`RunResult` (the fleet scores chunks later; a long run should not). ``source_kind``
+    names the source that opens the drive (``--source-kind``; default: the one that can).
+    ``duration_s``
     ends a live run after that long (``fusionrt serve --duration``). ``require_data`` makes a
     replay that reads no message of the sensors' topics a :class:`SourceError` (the fleet turns
     it off for one chunk of a drive, which a gap in the recording may leave empty).
@@ -152,6 +155,7 @@ class RunOptions:
     duration_s: float | None = None
     require_data: bool = True
     max_gap_s: float | None = 5.0
+    source_kind: str | None = None
 
 
 @dataclass
@@ -178,7 +182,8 @@ class RunResult:
     ``error`` is the one-line error of a run that failed (its partial result), ``signal`` the
     number of the signal that stopped it, ``source_damage`` how many reports of the source
     lost messages of the recording (a damaged file: the run replayed the rest).
-    ``detections`` / ``ground_truth`` are filled only with ``RunOptions.keep_results``;
+    ``detections`` / ``ground_truth`` are filled only with ``RunOptions.keep_results``
+    (``ground_truth``: the ground truth each scored frame was matched with, once per stamp);
     ``detection_counts`` counts detections per class index.
     """
 
@@ -201,10 +206,13 @@ class RunResult:
     map_report: MapReport | None = None
     map_note: str = ""
     records: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
     signal: int | None = None
     error: str | None = None
     source_damage: int = 0
     timeline_resets: int = 0
+    stale: Counter[str] = field(default_factory=Counter)
+    models_without_input: dict[str, int] = field(default_factory=dict)
     replay_gaps: int = 0
     replay_skipped_s: float = 0.0
 
@@ -271,13 +279,25 @@ class Pipeline:
         self._fault_lock = threading.Lock()
         self._logged_faults: set[tuple[str, str]] = set()
         self._source_damage = 0  # reports of the source that lost messages of the recording
-        front = build_front_end(config, drive, registry, on_fault=self._fault, on_stale=self._stale)
+        front = build_front_end(
+            config,
+            drive,
+            registry,
+            on_fault=self._fault,
+            on_stale=self._stale,
+            source_kind=options.source_kind,
+        )
         self.model: Model = front.model
         self.sensors = front.sensors
         self.source = front.source
         self.rig = front.rig
         self.assembler = front.assembler
         self.assembler.synchronizer.on_timeline_reset = self._timeline_reset
+        #: the drive's ground truth; streamed ground truth comes as records of its topics
+        self.ground_truth = front.ground_truth
+        self._truth_topics = frozenset(
+            front.ground_truth.topics if isinstance(front.ground_truth, StreamedGroundTruth) else ()
+        )
         #: a live run (``drive`` None): records arrive in an inbox, deadlines on the wall clock
         self.live = isinstance(self.source, LiveSource)
         self._realtime = options.realtime or self.live
@@ -285,7 +305,11 @@ class Pipeline:
         self._live_started = 0.0
         self._clock = WallClock()
         self._by_topic = {t: b for b in self.assembler.bindings for t in b.topics}
-        self.engines: list[Engine] = []
+        #: several models (decision-level fusion): their detections go through the fuser
+        self.models: dict[str, Model] = front.models or {config.models[0].instance: self.model}
+        self.fuser: Fuser | None = None
+        #: per inference thread, an engine per model (instance name)
+        self.engine_sets: list[dict[str, Engine]] = []
         self.sinks: list[Sink] = []
         self.class_names = tuple(getattr(self.model, "class_names", ()) or CLASS_NAMES)
         try:
@@ -298,8 +322,9 @@ class Pipeline:
                     workers=self.workers,
                     infer_workers=self.infer_workers,
                 )
-            self.engines = self._open_engines(options.backend or config.backend.name)
-            self.engine = self.engines[0]
+            self._model_inputs = self._sensors_of_models()
+            self.engine_sets = self._open_engine_sets(options.backend)
+            self.fuser = self._build_fuser()
             self.out_dir = options.out_dir or Path("out")
             self.sinks = list(sinks) if sinks is not None else self._build_sinks()
         except BaseException:
@@ -314,13 +339,21 @@ class Pipeline:
         self.recorder = LatencyRecorder()
         self.dropped: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
+        self.stale_reports: Counter[str] = Counter()
+        self.model_without_input: Counter[str] = Counter()
         self.detection_counts: Counter[int] = Counter()
-        self.truth = GroundTruthWindow()
-        self.evaluator = RunEvaluator(self.truth, self.model.geometry.bev, self.class_names)
+        self.evaluator: RunEvaluator | None = None
+        if self.ground_truth is not None:
+            self.evaluator = RunEvaluator(
+                self.ground_truth,
+                self.model.geometry.bev,
+                self.class_names,
+                on_error=self._truth_error,
+                keep=options.keep_results,
+            )
         self.result: RunResult | None = None
         self.replay_stats: Any = None
         self._kept: list[Detections] = []
-        self._kept_truth: list[GroundTruthBoxes] = []
         self._drop_lock = threading.Lock()
         self._queued = 0  # frames put into the inference queue so far
         self._written = 0
@@ -357,21 +390,61 @@ class Pipeline:
                 self._bad_record(bad)
             bad_log.callback = self._bad_record
 
-    def _open_engines(self, backend: str) -> list[Engine]:
+    @property
+    def engines(self) -> list[Engine]:
+        """The first model's engine of each inference thread."""
+        first = next(iter(self.models))
+        return [engines[first] for engines in self.engine_sets]
+
+    @property
+    def engine(self) -> Engine:
+        """The first model's engine of the first inference thread."""
+        return self.engines[0]
+
+    def _open_engine_sets(self, backend_override: str | None) -> list[dict[str, Engine]]:
+        """An engine per model for each inference thread (each model on its own backend)."""
         config = self.config
-        network = getattr(self.model, "network_source", None)
+        single = len(config.models) == 1 and config.fuser is None
+        sets: list[dict[str, Engine]] = [{} for _ in range(self.infer_workers)]
+        try:
+            for mc in config.models:
+                key = "model" if single else f"models.{mc.instance}"
+                backend = mc.backend or config.backend
+                backend_key = "backend" if mc.backend is None else f"{key}.backend"
+                engines = self._open_engines(
+                    self.models[mc.instance],
+                    backend_override or backend.name,
+                    backend,
+                    key,
+                    backend_key,
+                )
+                for engine_set, engine in zip(sets, engines, strict=True):
+                    engine_set[mc.instance] = engine
+        except BaseException:
+            for engine_set in sets:
+                for engine in engine_set.values():
+                    engine.close()
+            raise
+        return sets
+
+    def _open_engines(
+        self, model: Model, name: str, backend: BackendConfig, key: str, backend_key: str
+    ) -> list[Engine]:
+        """``infer_workers`` engines of one model on the backend ``name``."""
+        config = self.config
+        network = getattr(model, "network_source", None)
         if network is None:
             raise ConfigError(
-                f"model {config.model.name!r} has no network_source()",
+                f"model {type(model).name!r} has no network_source()",
                 file=str(config.path),
-                key="model.name",
+                key=f"{key}.name",
             )
-        for name in config.backend.per_backend:
+        for per in backend.per_backend:
             try:
-                resolve_backend(name, self.registry)
+                resolve_backend(per, self.registry)
             except FusionError as exc:
                 raise ConfigError(
-                    exc.message, file=str(config.path), key=f"backend.per_backend.{name}"
+                    exc.message, file=str(config.path), key=f"{backend_key}.per_backend.{per}"
                 ) from None
         source = network()
         engines: list[Engine] = []
@@ -380,10 +453,10 @@ class Pipeline:
                 engines.append(
                     open_engine(
                         source,
-                        backend,
+                        name,
                         self.registry,
-                        per_backend=config.backend.per_backend,
-                        **dict(config.backend.options),
+                        per_backend=backend.per_backend,
+                        **dict(backend.options),
                     )
                 )
         except ConfigError as exc:
@@ -397,6 +470,43 @@ class Pipeline:
                 engine.close()
             raise
         return engines
+
+    def _sensors_of_models(self) -> dict[str, tuple[str, ...]]:
+        """Per model, the sensors (not sampled latest streams) whose tensors it takes: it
+        runs on a frame only when one of them has a message in it."""
+        config, context = self.config, self.assembler.context
+        latest = set(config.sync.latest)
+        produces = {
+            b.name: {spec.name for spec in b.sensor.tensor_specs(context)}
+            for b in self.assembler.bindings
+            if b.name not in latest
+        }
+        inputs: dict[str, tuple[str, ...]] = {}
+        for name, model in self.models.items():
+            wanted = {spec.name for spec in model.input_specs()}
+            inputs[name] = tuple(s for s, made in produces.items() if made & wanted)
+            if not inputs[name] and config.fuser is not None:
+                raise ConfigError(
+                    f"model {name!r} takes no tensor of the pipeline's sensors",
+                    file=str(config.path),
+                    key=f"models.{name}",
+                )
+        return inputs
+
+    def _build_fuser(self) -> Fuser | None:
+        """The pipeline's fuser, given its models' instance names."""
+        config = self.config
+        if config.fuser is None:
+            return None
+        cls = component_class(self.registry, config, "fuser", config.fuser.name, "fuser.name")
+        try:
+            fuser: Fuser = cls(models=list(self.models), **dict(config.fuser.options))
+        except (FusionError, TypeError) as exc:
+            option = exc.context.get("key") if isinstance(exc, FusionError) else None
+            message = exc.message if isinstance(exc, FusionError) else str(exc)
+            key = "fuser.options" if option is None else f"fuser.options.{option}"
+            raise ConfigError(message, file=str(config.path), key=key) from None
+        return fuser
 
     def _build_sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
@@ -429,7 +539,8 @@ class Pipeline:
 
     def _abandon(self) -> None:
         """Close what the constructor opened before it failed (sinks, engines, source)."""
-        for closer in [*(s.close for s in self.sinks), *(e.close for e in self.engines)]:
+        engines = [e for engine_set in self.engine_sets for e in engine_set.values()]
+        for closer in [*(s.close for s in self.sinks), *(e.close for e in engines)]:
             try:
                 closer()
             except Exception as exc:  # the constructor's own error is the one to report
@@ -454,7 +565,13 @@ class Pipeline:
 
     def _stale(self, sensor: str, last_stamp_ns: int | None, now_ns: int) -> None:
         with self._fault_lock:
-            logger.warning("sensor %s is stale (last message at %s ns)", sensor, last_stamp_ns)
+            self.stale_reports[sensor] += 1
+            count = self.stale_reports[sensor]
+            if count <= _LOGGED_STALE:  # a flapping sensor must not flood the log for hours
+                more = "; further silences are counted" if count == _LOGGED_STALE else ""
+                logger.warning(
+                    "sensor %s is stale (last message at %s ns)%s", sensor, last_stamp_ns, more
+                )
             self.registry.hook.fusionrt_sensor_stale(
                 sensor=sensor, last_stamp_ns=last_stamp_ns, now_ns=now_ns
             )
@@ -522,18 +639,27 @@ class Pipeline:
     def ground_truth_near(
         self, stamp_ns: int, tolerance_ns: int = _SINK_TRUTH_TOLERANCE_NS
     ) -> GroundTruthBoxes | None:
-        """The ground truth nearest ``stamp_ns`` (within ``tolerance_ns``), if read yet."""
-        return self.truth.nearest(stamp_ns, tolerance_ns)
+        """The ground truth nearest ``stamp_ns`` (within ``tolerance_ns``), if known yet
+        (the source's sorted index; a broken label file is reported, and ``None``)."""
+        if self.ground_truth is None:
+            return None
+        try:
+            return self.ground_truth.near(stamp_ns, tolerance_ns)
+        except Exception as exc:  # a sink must not fail for a broken label file
+            self._truth_error(stamp_ns, exc)
+            return None
+
+    def _truth_error(self, stamp_ns: int, exc: Exception) -> None:
+        """Ground truth that cannot be read costs its frame's evaluation only."""
+        self.assembler.fault("ground_truth", stamp_ns, "decode_error", str(exc))
 
     def _keep_ground_truth(self, record: RawRecord) -> None:
+        """A record of streamed ground truth: decoded by the source's ground truth, scored."""
+        assert self.evaluator is not None
         try:
-            truth = decode_ground_truth(record, self.class_names)
+            self.evaluator.add_record(record)
         except Exception as exc:  # a broken GT message costs its frame's evaluation only
-            self.assembler.fault("ground_truth", record.stamp_ns, "decode_error", str(exc))
-            return
-        self.evaluator.add_truth(truth)
-        if self.options.keep_results:
-            self._kept_truth.append(truth)
+            self._truth_error(record.stamp_ns, exc)
 
     # -- ingest (a daemon thread; the supervisor may hand the source to a fresh one) -------
 
@@ -555,6 +681,8 @@ class Pipeline:
     def _timeline_reset(self, jump: TimelineJump) -> None:
         if jump.from_ns is not None:  # the first timeline of the input is no reset
             logger.warning("%s", jump.describe())
+            # live: the stamps moved, so the wall clock's offset into them must be learnt anew
+            self._clock.reset()
 
     def _owns_source(self, generation: int) -> bool:
         return self._generation == generation and not self._stop.is_set()
@@ -618,7 +746,7 @@ class Pipeline:
     def _take(self, generation: int, record: RawRecord, arrival: int) -> list[Frame] | None:
         """Decode one record (under the plugin deadline) and synchronise it; the frames it
         completes, ``None`` when this thread lost the source meanwhile."""
-        if record.topic == self.config.ground_truth_topic:
+        if record.topic in self._truth_topics:
             self._keep_ground_truth(record)
             return []
         binding = self._by_topic.get(record.topic)
@@ -785,8 +913,8 @@ class Pipeline:
 
     # -- inference and sinks ----------------------------------------------------------------
 
-    def _infer_loop(self, engine: Engine, sink_q: queue.Queue[Any]) -> None:
-        """One inference thread with its own engine; several take frames from one queue.
+    def _infer_loop(self, engines: dict[str, Engine], sink_q: queue.Queue[Any]) -> None:
+        """One inference thread with its own engines; several take frames from one queue.
 
         Every frame goes on to the sink thread, inferred or not (dropped at the deadline, or
         after an error), so that it can keep the order and free the frame's slot.
@@ -795,7 +923,7 @@ class Pipeline:
             while (job := self._infer_q.get()) is not _END:
                 try:
                     if self._error is None:
-                        self._infer(engine, job)
+                        self._infer(engines, job)
                 except _Stopped:
                     self._drop(job, "stopped")
                 except BaseException as exc:  # surfaced by run(); the other stages drain
@@ -804,7 +932,7 @@ class Pipeline:
         finally:
             sink_q.put(_END)
 
-    def _infer(self, engine: Engine, job: _Job) -> None:
+    def _infer(self, engines: dict[str, Engine], job: _Job) -> None:
         if self._realtime:
             if time.perf_counter_ns() - job.arrival_newest_ns > self.deadline_ns:
                 self._drop(job, "deadline")
@@ -818,32 +946,67 @@ class Pipeline:
             self._group_tensors(group, future, job)
             for group, future in zip(self.assembler.groups, job.groups, strict=True)
         ]
-        assembled = self.assembler.assemble(job.frame, tensors)
+        if self.fuser is None:  # one model: its detections are the frame's
+            assembled = self.assembler.assemble(job.frame, tensors)
+            name = next(iter(self.models))
+            job.detections = self._run_model(name, engines[name], assembled.feed, job, "")
+            return
+        merged, present = self.assembler.gather(job.frame, tensors)
+        per_model: dict[str, Detections | None] = {}
+        for name, model in self.models.items():
+            if not any(job.frame.messages.get(s) is not None for s in self._model_inputs[name]):
+                per_model[name] = None  # its sensors have nothing in this frame: no stale boxes
+                with self._drop_lock:
+                    self.model_without_input[name] += 1
+                continue
+            feed = model.make_feed(merged, present)
+            per_model[name] = self._run_model(name, engines[name], feed, job, f".{name}")
         start = time.perf_counter_ns()
         try:
-            outputs = engine.infer(assembled.feed)
+            job.detections = self.fuser.fuse(per_model, job.frame.stamp_ns)
+        except FusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{type(self.fuser).__qualname__}.fuse raised {type(exc).__name__}: {exc}",
+                fuser=self.config.fuser.name if self.config.fuser else None,
+                stamp_ns=job.frame.stamp_ns,
+            ) from exc
+        job.timings_ms["fuse"] = (time.perf_counter_ns() - start) / _NS_PER_MS
+
+    def _run_model(
+        self, name: str, engine: Engine, feed: dict[str, np.ndarray], job: _Job, suffix: str
+    ) -> Detections:
+        """One model's engine and postprocess on one frame; timings ``infer<suffix>`` and
+        ``postprocess<suffix>``. An engine or postprocess that fails is a one-line error."""
+        model = self.models[name]
+        start = time.perf_counter_ns()
+        try:
+            outputs = engine.infer(feed)
         except FusionError:
             raise
         except Exception as exc:
             raise EngineError(
                 f"inference failed: {type(exc).__name__}: {exc}",
                 backend=engine.name,
+                model=name if suffix else None,
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         mid = time.perf_counter_ns()
         try:
-            job.detections = self.model.postprocess(outputs, job.frame.stamp_ns)
+            detections = model.postprocess(outputs, job.frame.stamp_ns)
         except FusionError:
             raise
         except Exception as exc:
             raise PluginError(
-                f"{type(self.model).__qualname__}.postprocess raised {type(exc).__name__}: {exc}",
-                model=self.config.model.name,
+                f"{type(model).__qualname__}.postprocess raised {type(exc).__name__}: {exc}",
+                model=name,
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         end = time.perf_counter_ns()
-        job.timings_ms["infer"] = (mid - start) / _NS_PER_MS
-        job.timings_ms["postprocess"] = (end - mid) / _NS_PER_MS
+        job.timings_ms[f"infer{suffix}"] = (mid - start) / _NS_PER_MS
+        job.timings_ms[f"postprocess{suffix}"] = (end - mid) / _NS_PER_MS
+        return detections
 
     def _group_tensors(
         self,
@@ -900,7 +1063,7 @@ class Pipeline:
         pending: dict[int, _Job] = {}
         next_seq = 0
         ends = 0
-        while ends < len(self.engines):
+        while ends < len(self.engine_sets):
             item = sink_q.get()
             if item is _END:
                 ends += 1
@@ -941,7 +1104,8 @@ class Pipeline:
                 self.missing[name] += 1
         self._written += 1
         self.detection_counts.update(detections.labels.tolist())
-        self.evaluator.add_frame(detections)
+        if self.evaluator is not None:
+            self.evaluator.add_frame(detections)
         if self.options.keep_results:
             self._kept.append(detections)
         if self._first_frame_at is None:
@@ -973,9 +1137,9 @@ class Pipeline:
         self._pool = DaemonPool(self.workers, "fusionrt-preprocess")
         infer_threads = [
             threading.Thread(
-                target=self._infer_loop, args=(engine, sink_q), name=f"fusionrt-infer-{i}"
+                target=self._infer_loop, args=(engines, sink_q), name=f"fusionrt-infer-{i}"
             )
-            for i, engine in enumerate(self.engines)
+            for i, engines in enumerate(self.engine_sets)
         ]
         self._fanout = SinkFanout(self.sinks, self.queue_size, self._frame_written, self._fail)
         sink_thread = threading.Thread(
@@ -1091,7 +1255,8 @@ class Pipeline:
                 error = sink_error(sink, exc)
                 logger.error("%s", error)
                 self._fail(error)
-        for closer in [*(e.close for e in self.engines), self.source.close]:
+        engines = [e for engine_set in self.engine_sets for e in engine_set.values()]
+        for closer in [*(e.close for e in engines), self.source.close]:
             try:
                 closer()
             except Exception as exc:
@@ -1101,12 +1266,12 @@ class Pipeline:
         self, wall_s: float, launch: float, interrupted: bool, signum: int | None
     ) -> RunResult:
         stats = self.replay_stats
-        report = self.evaluator.finish()
+        report = None if self.evaluator is None else self.evaluator.finish()
         if report is not None:
             note = (
                 f"nuScenes-style centre-distance mAP over {report.frames} frames with ground truth"
             )
-        elif self.truth.received:
+        elif self.ground_truth is not None and self.ground_truth.count:
             note = "no frame has ground truth at its stamp"
         else:
             note = "the drive has no ground truth"
@@ -1114,7 +1279,9 @@ class Pipeline:
         return RunResult(
             frames=self._written,
             dropped=self.dropped,
-            backend=self.engine.name,
+            backend=", ".join(
+                sorted({e.name for engine_set in self.engine_sets for e in engine_set.values()})
+            ),
             drive_s=stats.drive_s if stats is not None else 0.0,
             wall_s=wall_s,
             startup_s=None if self._first_frame_at is None else self._first_frame_at - launch,
@@ -1123,7 +1290,7 @@ class Pipeline:
             faults=Counter(self.assembler.faults),
             missing=self.missing,
             detections=self._kept,
-            ground_truth=sorted(self._kept_truth, key=lambda g: g.stamp_ns),
+            ground_truth=[] if self.evaluator is None else self.evaluator.kept_truth(),
             interrupted=interrupted,
             class_names=self.class_names,
             geometry=self.model.geometry,
@@ -1131,10 +1298,17 @@ class Pipeline:
             map_report=report,
             map_note=note,
             records=self._records_in,
+            messages={name: self._decoded[name] for name in self.config.sensor_names()},
             signal=signum,
             error=None if error is None else f"{type(error).__name__}: {error}",
             source_damage=self._source_damage,
             timeline_resets=self.assembler.synchronizer.resets,
+            stale=self.stale_reports,
+            models_without_input=(
+                {name: self.model_without_input[name] for name in self.models}
+                if self.fuser is not None
+                else {}
+            ),
             replay_gaps=getattr(stats, "gaps", 0),
             replay_skipped_s=getattr(stats, "skipped_s", 0.0),
         )

@@ -30,6 +30,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "sink": "fusionrt_sinks",
     "model": "fusionrt_models",
     "backend": "fusionrt_backends",
+    "fuser": "fusionrt_fusers",
 }
 
 #: Modules of the built-in plugins, registered like third-party plugins (name = module name).

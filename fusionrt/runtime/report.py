@@ -8,15 +8,21 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "map": {"overall": .., "car": .., "pedestrian": .., "cyclist": ..},
      "startup_s": .., "peak_rss_mb": .., "dropped_by_reason": {..}, "faults": {sensor: {reason: n}},
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
-     "signal": null, "error": null, "records": 4021, "source_damage": 0,
-     "timeline_resets": 0, "replay_gaps": 0, "replay_skipped_s": 0.0}
+     "signal": null, "error": null, "records": 4021, "messages": {"lidar_top": 199, "...": 0},
+     "source_damage": 0,
+     "timeline_resets": 0, "stale": {}, "models_without_input": {}, "replay_gaps": 0,
+     "replay_skipped_s": 0.0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
-``records`` counts the records of the sensors' topics read from the drive; ``source_damage``
+``records`` counts the records of the sensors' topics read from the drive, ``messages`` the
+messages each sensor decoded (a source that sent nothing shows as 0); ``source_damage``
 counts the source's reports that lost messages of the recording (a damaged file: what was lost
 is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeline_resets``
 counts the jumps every stream made at once (a bag looping), each logged with its size;
+``stale`` how many times each sensor went silent for longer than its expected period × k;
+``models_without_input`` (several models) the frames each model sat out because none of its
+sensors had a message (it contributed nothing to them);
 ``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
 sleep through (``--max-gap``).
 
@@ -78,8 +84,11 @@ def build_report(
         "signal": None if result.signal is None else signal.Signals(result.signal).name,
         "error": result.error,
         "records": result.records,
+        "messages": result.messages,
         "source_damage": result.source_damage,
         "timeline_resets": result.timeline_resets,
+        "stale": dict(sorted(result.stale.items())),
+        "models_without_input": result.models_without_input,
         "replay_gaps": result.replay_gaps,
         "replay_skipped_s": round(result.replay_skipped_s, 3),
     }

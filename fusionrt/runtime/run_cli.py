@@ -1,6 +1,8 @@
 """``fusionrt run`` (replay a drive through a pipeline) and ``fusionrt bench`` (hot-path figures).
 
-``fusionrt run PIPELINE.yaml --source DRIVE`` builds the pipeline of the file, replays the drive
+``fusionrt run PIPELINE.yaml --source DRIVE`` builds the pipeline of the file, opens the drive
+with the installed source that can read it (a ROS 2 bag, a KITTI or nuScenes folder, a
+third-party source's; ``--source-kind NAME`` chooses one), replays the drive
 (as fast as possible, or ``--realtime`` at ``--rate``), writes the sinks into ``--out``, prints
 the detections summary, the mAP (when the drive has ground truth and an evaluator is installed)
 and the latency table, and with ``--report`` writes the report JSON
@@ -26,7 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fusionrt.runtime.arguments import max_gap, positive_int, positive_number
+from fusionrt.runtime.arguments import (
+    add_source_arguments,
+    max_gap,
+    positive_int,
+    positive_number,
+)
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError, SinkError
 from fusionrt.runtime.messages import CLASS_NAMES
@@ -34,7 +41,7 @@ from fusionrt.runtime.pipeline import Pipeline, RunOptions, RunResult
 from fusionrt.runtime.registry import Registry
 from fusionrt.runtime.report import build_report, format_report, summarise_detections, write_report
 from fusionrt.runtime.signals import exit_status
-from fusionrt.runtime.truth import GroundTruthWindow, RunEvaluator
+from fusionrt.runtime.truth import IndexedGroundTruth, RunEvaluator
 
 #: Exit status of a run that replayed a damaged recording: done, but messages were lost.
 EXIT_DAMAGED = 3
@@ -53,10 +60,9 @@ def evaluate(result: RunResult) -> tuple[dict[str, float | None] | None, str]:
         return None, "the drive has no ground truth"
     if result.geometry is None:
         return None, "the model declares no geometry to evaluate on"
-    window = GroundTruthWindow(window_ns=2**62)
-    evaluator = RunEvaluator(window, result.geometry.bev, result.class_names or CLASS_NAMES)
-    for truth in result.ground_truth:
-        evaluator.add_truth(truth)
+    by_stamp = {truth.stamp_ns: truth for truth in result.ground_truth}
+    truth = IndexedGroundTruth(by_stamp, by_stamp.__getitem__, cache_size=1)
+    evaluator = RunEvaluator(truth, result.geometry.bev, result.class_names or CLASS_NAMES)
     for detections in result.detections:
         evaluator.add_frame(detections)
     report = evaluator.finish()
@@ -145,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         infer_workers=args.infer_workers,
         out_dir=args.out,
         progress=None if args.progress else False,
+        source_kind=args.source_kind,
     )
     try:
         result, report = run_pipeline(args.pipeline, args.source, options, registry_from_args(args))
@@ -188,6 +195,7 @@ def _bench(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_frames=args.max_frames,
         rate=args.rate,
+        source_kind=args.source_kind,
     )
     shown = {
         k: v for k, v in results.items() if k not in ("samples_ms", "realtime_samples_ms", "stages")
@@ -207,7 +215,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Replay a recorded drive through the pipeline of a YAML file.",
     )
     run.add_argument("pipeline", type=Path, help="pipeline YAML (see docs/pipeline.md)")
-    run.add_argument("--source", type=Path, required=True, help="the drive: a bag folder or file")
+    add_source_arguments(run)
     run.add_argument(
         "--backend", default=None, help="auto|onnxruntime|torch|tensorrt (default: the file's)"
     )
@@ -251,7 +259,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Benchmark the pipeline on a drive (see docs/pipeline.md).",
     )
     bench_parser.add_argument("pipeline", type=Path, help="pipeline YAML")
-    bench_parser.add_argument("--source", type=Path, required=True, help="the drive")
+    add_source_arguments(bench_parser)
     bench_parser.add_argument(
         "--workers", type=positive_int, default=2, help="preprocess threads (2)"
     )

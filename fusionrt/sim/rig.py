@@ -85,4 +85,5 @@ def build_rig(config: SimConfig) -> Rig:
         SensorCalibration(name=CAN, kind="can", time_offset_ns=offset_ns(-10.0, 10.0)),
         SensorCalibration(name=LOG, kind="text", time_offset_ns=offset_ns(-300.0, 300.0)),
     ]
-    return Rig("ego", sensors, vehicle_box=(np.array(EGO_BOX_MIN), np.array(EGO_BOX_MAX)))
+    box = (np.array(EGO_BOX_MIN), np.array(EGO_BOX_MAX))
+    return Rig("ego", sensors, vehicle_box=box, ego_height_m=0.0)  # the ego origin is on the road

@@ -59,9 +59,10 @@ def test_projection_equals_devkit_formula(kitti_dir, frame):
     else:
         assert 0.10 < valid.mean() < 0.20  # README: 15.5 % of the full scan
 
-    # the rig frame is the velodyne frame: "ego" gives the same result
-    uv_ego, _, valid_ego = rig.project(pts, "ego", "cam2")
-    np.testing.assert_array_equal(uv_ego, uv)
+    # the rig frame is on the road 1.73 m below the velodyne: the same points in "ego" project
+    # to the same pixels
+    uv_ego, _, valid_ego = rig.project(pts + np.array([0.0, 0.0, 1.73]), "ego", "cam2")
+    np.testing.assert_allclose(uv_ego[valid], uv[valid], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(valid_ego, valid)
 
 
@@ -166,13 +167,20 @@ def test_rig_structure_and_frames(kitti_dir, tmp_path):
     assert rig.frame == "ego"
     assert list(rig.sensors) == ["lidar", "imu", "cam0", "cam1", "cam2", "cam3"]
     assert [rig.sensor(n).kind for n in rig.sensors] == ["lidar", "imu"] + ["camera"] * 4
-    assert rig.transform("lidar", "ego").allclose(rig.transform("ego", "ego"), atol=0)
+    # ego is on the road (ISO 8855, declared) 1.73 m below the velodyne, axes unchanged
+    assert rig.ego_height_m == 0.0 and rig.road_level is True
+    np.testing.assert_allclose(rig.transform("lidar", "ego").matrix[:3, 3], [0, 0, 1.73])
+    np.testing.assert_allclose(rig.transform("lidar", "ego").rotation, np.eye(3), atol=0)
+    velodyne = load_kitti_calib(calib, lidar_height_m=None)  # the old frame, declared as such
+    assert velodyne.ego_height_m == 1.73 and velodyne.road_level is False
+    assert velodyne.transform("lidar", "ego").allclose(rig.transform("ego", "ego"), atol=0)
+    assert velodyne.transform("lidar", "cam2").allclose(rig.transform("lidar", "cam2"))
     imu = np.eye(4)
     imu[:3] = raw["Tr_imu_to_velo"].reshape(3, 4)
     np.testing.assert_allclose(rig.transform("imu", "lidar").matrix, imu, atol=1e-6)
     # camera origins in the velodyne frame: ~0.27 m ahead, ~8 cm below; cam1 0.54 m right of
     # cam0, cam2 6 cm left of cam0, cam3 0.47 m right (KITTI setup drawing)
-    pos = {n: rig.sensor(n).position for n in ("cam0", "cam1", "cam2", "cam3")}
+    pos = {n: rig.transform(n, "lidar").translation for n in ("cam0", "cam1", "cam2", "cam3")}
     assert pos["cam0"][0] == pytest.approx(0.27, abs=0.01)
     assert pos["cam0"][2] == pytest.approx(-0.08, abs=0.01)
     assert pos["cam1"][1] - pos["cam0"][1] == pytest.approx(-0.537, abs=0.005)

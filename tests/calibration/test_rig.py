@@ -412,6 +412,30 @@ def test_top_level_errors(tmp_path):
         Rig.load(tmp_path / "missing.yaml")
 
 
+def test_ego_height_declares_where_the_frame_is(tmp_path):
+    road = Rig.from_dict({"frame": "ego", "ego_height_m": 0.0, "sensors": {}})
+    assert road.road_level is True and road.require_road_level("model 'reference'")
+    assert Rig.from_dict(road.to_dict()).to_dict() == {
+        "frame": "ego",
+        "ego_height_m": 0.0,
+        "sensors": {},
+    }
+    silent = Rig.from_dict({"frame": "ego", "sensors": {}})
+    assert silent.road_level is None and not silent.require_road_level("model 'reference'")
+    assert "ego_height_m" not in silent.to_dict()  # left out stays out
+    lidar = Rig.from_dict({"frame": "ego", "ego_height_m": 1.73, "sensors": {}}, source="r.yaml")
+    with pytest.raises(CalibrationError, match=r"ego_height_m: 1\.73") as e:
+        lidar.require_road_level("model 'reference'")
+    assert "model 'reference' assumes the ego frame on the road" in str(e.value)
+    assert e.value.context == {"field": "ego_height_m", "file": "r.yaml"}
+    for bad in ("low", float("nan"), True):
+        with pytest.raises(CalibrationError, match=r"expected a (finite )?number") as e:
+            Rig.from_dict({"frame": "ego", "ego_height_m": bad, "sensors": {}})
+        assert e.value.context["field"] == "ego_height_m"
+    with pytest.raises(CalibrationError, match="did you mean 'ego_height_m'"):
+        Rig.from_dict({"frame": "ego", "ego_height": 0.0, "sensors": {}})
+
+
 def test_non_utf8_rig_names_the_file_and_offset(tmp_path):
     bad = tmp_path / "rig.yaml"
     bad.write_bytes(b"frame: ego\nsensors: {}\n# \xff\n")

@@ -127,9 +127,12 @@ def test_chunk_length_must_be_positive():
 def test_drives_from_glob_and_list_file(tmp_path):
     for name in ("x/d1", "y/d1", "y/d2"):
         (tmp_path / name / "bag").mkdir(parents=True)
+        (tmp_path / name / "bag" / "metadata.yaml").touch()
     (tmp_path / "y" / "notes").mkdir()
+    (tmp_path / "y" / "empty" / "bag").mkdir(parents=True)  # no bag in it: not a drive
+    (tmp_path / "z" / "k1" / "velodyne").mkdir(parents=True)  # a KITTI folder is a drive too
     refs = resolve_drives(str(tmp_path / "*" / "*"))
-    assert [r.drive for r in refs] == ["x__d1", "y__d1", "y__d2"]  # d1 twice: paths as ids
+    assert [r.drive for r in refs] == ["x__d1", "y__d1", "y__d2", "z__k1"]  # d1 twice: paths
     listing = tmp_path / "drives.txt"
     listing.write_text("# the fleet\ny/d2\n\nx/d1  # first\n")
     assert [r.drive for r in resolve_drives(str(listing))] == ["d1", "d2"]

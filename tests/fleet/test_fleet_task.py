@@ -10,12 +10,12 @@ pytest.importorskip("pyarrow")
 
 from fusionrt.fleet.chunks import ChunkWindow
 from fusionrt.fleet.task import PipelineSpec, drive_span_ns, drive_tables, replay_chunk
-from fusionrt.runtime.errors import SourceError
+from fusionrt.runtime.errors import ConfigError, SourceError
 
 
-def test_a_drive_without_its_reference_sensor_is_a_source_error(drives_dir, tmp_path):
+def test_a_drive_whose_reference_sensor_gives_nothing_is_a_source_error(drives_dir, tmp_path):
     data = pipeline_dict()
-    data["sensors"]["lidar_top"]["topic"] = "/sensors/lidar_roof/points"  # not in the bag
+    data["sensors"]["lidar_top"]["plugin"] = "camera"  # its clouds are no images: all lost
     spec = PipelineSpec.load(write_pipeline(tmp_path / "no_reference.yaml", data))
     drive = drives_dir / "drive_a"
     outcome = replay_chunk(spec, drive)
@@ -24,7 +24,17 @@ def test_a_drive_without_its_reference_sensor_is_a_source_error(drives_dir, tmp_
     assert outcome.detections == [] and outcome.records > 0  # camera and radar were read
     message = str(raised.value)
     assert message.startswith(f"the drive gave no frames from {outcome.records} record(s) read")
+    assert "lidar_top decode_error" in message
     assert raised.value.context == {"path": str(drive)}
+
+
+def test_a_drive_without_a_sensor_topic_fails_naming_the_key(drives_dir, tmp_path):
+    data = pipeline_dict()
+    data["sensors"]["lidar_top"]["topic"] = "/sensors/lidar_top/point"  # not in the bag
+    spec = PipelineSpec.load(write_pipeline(tmp_path / "typo.yaml", data))
+    with pytest.raises(ConfigError, match="did you mean '/sensors/lidar_top/points'") as raised:
+        replay_chunk(spec, drives_dir / "drive_a")
+    assert raised.value.context["key"] == "sensors.lidar_top.topic"
 
 
 def test_a_bag_with_no_message_names_what_its_source_reported(drives_dir, pipeline_path, tmp_path):

@@ -43,5 +43,5 @@ def test_bad_counts_and_rates_are_refused_while_parsing(capsys, argv, option, va
 
 def test_good_values_parse():
     argv = [*RUN, "--workers", "3", "--max-frames", "1", "--rate", "0.5", "--infer-workers", "2"]
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     assert (args.workers, args.max_frames, args.rate, args.infer_workers) == (3, 1, 0.5, 2)

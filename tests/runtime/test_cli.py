@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import fusionrt
-from fusionrt.runtime.cli import main
+from fusionrt.runtime.cli import COMMANDS, build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,3 +151,85 @@ def test_command_families_are_wired_into_the_main_command(capsys):
     assert main(["calib", "show", str(REPO / "examples/rigs/kitti_2011_09_26.yaml")]) == 0
     out = capsys.readouterr().out
     assert "cam2" in out and "lidar" in out
+
+
+def test_help_lists_every_command_with_its_help_line():
+    wide = {**os.environ, "COLUMNS": "400"}  # one line per command: no wrapping
+    result = run_cli("--help", env=wide)
+    assert result.returncode == 0, result.stderr
+    rows = (re.fullmatch(r"    (\S+)\s\s+(\S.*)", line) for line in result.stdout.splitlines())
+    listed = {row[1]: row[2] for row in rows if row}
+    assert listed == {command.name: command.help for command in COMMANDS}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+def test_each_family_defines_its_commands_with_the_listed_help_line(command, monkeypatch):
+    # with its family imported, the listing shows the family's own help lines: the table
+    # COMMANDS (what --help shows without importing it) must say the same
+    monkeypatch.setenv("COLUMNS", "400")
+    text = build_parser([command.name]).format_help()
+    assert f"    {command.name} " in text
+    assert any(
+        line.split(maxsplit=1) == [command.name, command.help] for line in text.splitlines()
+    ), text
+
+
+def test_version_help_and_plugins_do_not_import_the_command_families():
+    # each family is imported when one of its commands runs, not to build the parser
+    families = sorted({c.module for c in COMMANDS} - {"fusionrt.runtime.cli"})
+    heavy = ["numpy", "cv2", "fusionrt.sim", "mcap", "rosbags", "fusionrt.runtime.run_cli"]
+    code = (
+        "import sys\n"
+        "from fusionrt.runtime.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(*sorted(m for m in {[*families, *heavy]!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    for argv, allowed in (
+        (["--version"], set()),
+        (["--help"], set()),
+        (["plugins", "--help"], set()),
+        (["plugins"], {"numpy", "cv2", "mcap", "rosbags"}),  # the built-in plugins' imports
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+        )
+        imported = set(result.stderr.split())
+        assert imported <= allowed, (argv, imported - allowed)
+
+
+def test_a_command_is_parsed_by_its_own_family(capsys):
+    args = build_parser(["sim", "--out", "d", "--duration", "2"]).parse_args(
+        ["sim", "--out", "d", "--duration", "2"]
+    )
+    assert args.command == "sim" and args.duration == 2.0
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    assert "--source" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["no-such-command"])
+    assert info.value.code == 2
+    assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
+
+
+def test_import_fusionrt_imports_its_public_names_on_first_use():
+    code = (
+        "import sys, fusionrt\n"
+        "assert 'numpy' not in sys.modules, 'numpy imported by import fusionrt'\n"
+        "from fusionrt import RawRecord, ConfigError, hookimpl\n"
+        "from fusionrt.runtime.messages import RawRecord as Home\n"
+        "assert RawRecord is Home and 'RawRecord' in dir(fusionrt)\n"
+        "assert set(fusionrt.__all__) <= set(dir(fusionrt))\n"
+        "try:\n"
+        "    fusionrt.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "module 'fusionrt' has no attribute 'no_such_name'"

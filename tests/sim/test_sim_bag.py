@@ -97,3 +97,4 @@ def test_manifest_and_candump_log_beside_the_bag(clear_drive: Drive) -> None:
     assert all(line.startswith("(") and " can0 " in line and "#" in line for line in lines)
     ids = Counter(line.split()[2].split("#")[0] for line in lines)
     assert set(ids) == {"1A0", "1B0", "1C0"}
+    assert clear_drive.rig().ego_height_m == 0.0  # rig.yaml declares the ego on the road

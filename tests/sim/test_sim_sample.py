@@ -33,6 +33,7 @@ def test_sample_drive_reads_back_as_its_manifest_says() -> None:
     assert 19.0 <= span_s <= 21.0
     rig = Rig.load(SAMPLE / RIG_FILE)
     assert set(rig.sensors) == {"camera_front", "lidar_top", "radar_front", "can", "log"}
+    assert rig.road_level  # declared: the sim's ego is on the road, as the model requires
     assert rig.camera("camera_front").width == manifest["config"]["camera_width"]
 
 

@@ -8,9 +8,13 @@ point ``X`` into image ``i`` as ``P_i · R0_rect · Tr_velo_to_cam · X`` (homog
 
 The rig built here:
 
-* frame ``ego`` **is the Velodyne frame** (x forward, y left, z up — ISO 8855 like every
-  fusionrt ego frame; its origin is the lidar, 1.73 m above the road, not the rear axle);
-* ``lidar``: the Velodyne, identity extrinsics;
+* frame ``ego`` is **on the road below the Velodyne** (x forward, y left, z up — ISO 8855 like
+  every fusionrt ego frame; ``ego_height_m: 0``): the Velodyne frame moved down by
+  :data:`KITTI_VELODYNE_HEIGHT_M`, the mounting height the KITTI setup documents (Geiger et
+  al., IJRR 2013, fig. 3). The calib files do not place the rear axle, so the origin is below
+  the lidar rather than below the axle. ``lidar_height_m=None`` keeps the Velodyne frame as
+  ``ego`` (declared ``ego_height_m: 1.73``: a road-level model refuses that rig);
+* ``lidar``: the Velodyne, axes those of ``ego``, origin :data:`KITTI_VELODYNE_HEIGHT_M` up;
 * ``imu``: the OXTS unit, extrinsics ``Tr_imu_to_velo``;
 * ``cam0``..``cam3``: the **rectified** cameras, pinhole without distortion. Writing
   ``P_i = K_i [I | b_i]`` with ``b_i = K_i⁻¹ P_i[:, 3]`` (the camera's offset from the
@@ -33,10 +37,12 @@ from fusionrt.calibration.rig import Rig, SensorCalibration, _Invalid, nearest_r
 from fusionrt.calibration.transforms import Transform
 from fusionrt.runtime.errors import CalibrationError
 
-__all__ = ["KITTI_IMAGE_SIZE", "load_kitti_calib", "read_kitti_calib"]
+__all__ = ["KITTI_IMAGE_SIZE", "KITTI_VELODYNE_HEIGHT_M", "load_kitti_calib", "read_kitti_calib"]
 
 #: (width, height) of most KITTI object / raw images.
 KITTI_IMAGE_SIZE = (1242, 375)
+#: Height of the Velodyne HDL-64E above the road on the KITTI car (the setup's documented 1.73 m).
+KITTI_VELODYNE_HEIGHT_M = 1.73
 
 # Names used by the object, tracking and raw-data devkits for the same matrices.
 _ALIASES = {
@@ -115,11 +121,19 @@ def _rigid(m: np.ndarray, name: str, source: str) -> Transform:
     return Transform(rot, m[:3, 3])
 
 
-def load_kitti_calib(path: str | Path, image_size: tuple[int, int] = KITTI_IMAGE_SIZE) -> Rig:
-    """A rig (frame ``ego`` = Velodyne) with sensors ``lidar``, ``imu``, ``cam0``..``cam3``.
+def load_kitti_calib(
+    path: str | Path,
+    image_size: tuple[int, int] = KITTI_IMAGE_SIZE,
+    *,
+    lidar_height_m: float | None = KITTI_VELODYNE_HEIGHT_M,
+) -> Rig:
+    """A rig (frame ``ego`` on the road below the Velodyne) with sensors ``lidar``, ``imu``,
+    ``cam0``..``cam3``.
 
-    ``image_size`` is ``(width, height)`` of the (rectified) images. See the module docstring
-    for the frames; ``imu`` is left out when the file has no ``Tr_imu_to_velo``.
+    ``image_size`` is ``(width, height)`` of the (rectified) images; ``lidar_height_m`` the
+    Velodyne's height above the road (``None``: ``ego`` is the Velodyne frame itself). See the
+    module docstring for the frames; ``imu`` is left out when the file has no
+    ``Tr_imu_to_velo``.
     """
     source = str(path)
     m = read_kitti_calib(path)
@@ -130,11 +144,13 @@ def load_kitti_calib(path: str | Path, image_size: tuple[int, int] = KITTI_IMAGE
     # Velodyne -> rectified camera 0 (the devkit's R0_rect · Tr_velo_to_cam).
     velo_to_rect = _rigid((r0 @ tr)[:3], "Tr_velo_to_cam", source)
 
+    # Velodyne -> ego: the lidar's axes, its origin lidar_height_m above ego's (on the road).
+    velo_to_ego = Transform(np.eye(3), np.array([0.0, 0.0, lidar_height_m or 0.0]))
     sensors = [
-        SensorCalibration("lidar", "lidar", Transform.identity(), rotation_format="rpy_deg"),
+        SensorCalibration("lidar", "lidar", velo_to_ego, rotation_format="rpy_deg"),
     ]
     if "Tr_imu_to_velo" in m:
-        imu = _rigid(m["Tr_imu_to_velo"], "imu", source)
+        imu = velo_to_ego @ _rigid(m["Tr_imu_to_velo"], "imu", source)
         sensors.append(
             SensorCalibration(
                 "imu",
@@ -161,7 +177,12 @@ def load_kitti_calib(path: str | Path, image_size: tuple[int, int] = KITTI_IMAGE
         camera = CameraModel(k, np.zeros(0), "pinhole", image_size[0], image_size[1])
         sensors.append(
             SensorCalibration(
-                name, "camera", velo_to_cam.inverse(), camera=camera, rotation_format="matrix"
+                name,
+                "camera",
+                velo_to_ego @ velo_to_cam.inverse(),
+                camera=camera,
+                rotation_format="matrix",
             )
         )
-    return Rig("ego", sensors, source=source)
+    ego_height = 0.0 if lidar_height_m is not None else KITTI_VELODYNE_HEIGHT_M
+    return Rig("ego", sensors, source=source, ego_height_m=ego_height)

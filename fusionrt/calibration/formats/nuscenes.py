@@ -2,8 +2,10 @@
 
 nuScenes conventions (https://www.nuscenes.org/nuscenes#data-format): quaternions are
 ``[w, x, y, z]``; ``calibrated_sensor`` is the transform *sensor -> ego*
-(``p_ego = R(q) p_sensor + t``), ego = rear-axle centre, x forward, y left, z up — exactly a
-fusionrt rig frame ``ego``. ``ego_pose`` is *ego -> global* at one sensor's own timestamp.
+(``p_ego = R(q) p_sensor + t``), ego = rear-axle centre on the road, x forward, y left, z up
+— exactly a fusionrt rig frame ``ego`` at road level (the rig declares ``ego_height_m: 0``; the
+lidar returns of the road around the car lie at ego z ≈ 0, and ``ego_pose`` z is always 0).
+``ego_pose`` is *ego -> global* at one sensor's own timestamp.
 Cameras carry ``camera_intrinsic`` (3×3 K; images are already undistorted, 1600×900).
 
 Sensor names: the channel name in lower case (``CAM_FRONT`` -> ``cam_front``,
@@ -151,4 +153,4 @@ def nuscenes_rig(
                 _rotation_values=values,
             )
         )
-    return Rig("ego", sensors)
+    return Rig("ego", sensors, ego_height_m=0.0)

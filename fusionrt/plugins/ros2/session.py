@@ -19,12 +19,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import zenoh
+from typing import TYPE_CHECKING, Any
 
 from fusionrt.plugins.ros2.wire import validate_namespace, validate_node_name
 from fusionrt.runtime.errors import ConfigError, SourceError
+
+if TYPE_CHECKING:
+    import zenoh
 
 __all__ = ["MODES", "SessionOptions", "open_session"]
 
@@ -91,6 +92,8 @@ class SessionOptions:
 
     def zenoh_config(self) -> zenoh.Config:
         """The Zenoh configuration of these options."""
+        import zenoh  # noqa: PLC0415  (Zenoh loads its Rust core: only when a session opens)
+
         config = zenoh.Config()
         config.insert_json5("mode", json.dumps(self.mode))
         config.insert_json5("connect/endpoints", json.dumps(list(self.connect)))
@@ -119,6 +122,8 @@ def _endpoints(value: Iterable[str] | str | None, key: str) -> tuple[str, ...]:
 
 def open_session(options: SessionOptions) -> zenoh.Session:
     """A Zenoh session with ``options``; SourceError naming the endpoints if it cannot open."""
+    import zenoh  # noqa: PLC0415
+
     try:
         return zenoh.open(options.zenoh_config())
     except zenoh.ZError as exc:

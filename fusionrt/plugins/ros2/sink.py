@@ -24,17 +24,19 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fusionrt.plugins.ros2 import convert
 from fusionrt.plugins.ros2.diagnostics import DIAGNOSTIC_ARRAY, diagnostic_array
-from fusionrt.plugins.ros2.node import Node, Publisher
 from fusionrt.plugins.ros2.session import SessionOptions
 from fusionrt.plugins.ros2.wire import validate_topic
 from fusionrt.runtime.components import Sink
 from fusionrt.runtime.errors import ConfigError, FusionError
 from fusionrt.runtime.health import RunHealth
 from fusionrt.runtime.messages import Detections, Frame
+
+if TYPE_CHECKING:
+    from fusionrt.plugins.ros2.node import Node, Publisher
 
 __all__ = ["Ros2Sink"]
 
@@ -86,7 +88,9 @@ class Ros2Sink(Sink):
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._closed = False
-        self.node = Node.acquire(options)
+        from fusionrt.plugins.ros2.node import Node  # noqa: PLC0415  (Zenoh loads on first use)
+
+        self.node: Node = Node.acquire(options)
         try:
             self._detections = self.node.publisher(topic, convert.DETECTION3D_ARRAY)
             self._objects: Publisher | None = None

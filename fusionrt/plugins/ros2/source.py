@@ -39,17 +39,19 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Iterator
-from typing import Any
-
-import zenoh
+from typing import TYPE_CHECKING, Any
 
 from fusionrt.plugins.ros2 import wire
-from fusionrt.plugins.ros2.node import Declaration, Node
 from fusionrt.plugins.ros2.session import SessionOptions
 from fusionrt.plugins.ros_types import typestore
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.live import LiveSource, RecordInbox
 from fusionrt.runtime.messages import RawRecord
+
+if TYPE_CHECKING:
+    import zenoh
+
+    from fusionrt.plugins.ros2.node import Declaration, Node
 
 __all__ = ["DEFAULT_RECEIVE_QUEUE", "DROP_REASONS", "MAX_COUNTED_GAP", "Ros2Source"]
 
@@ -146,6 +148,8 @@ class Ros2Source(LiveSource):
         if self.node is not None:
             raise RuntimeError("the ros2 source is already started")
         typestore()  # built now, not while the first samples wait in the rings
+        from fusionrt.plugins.ros2.node import Node  # noqa: PLC0415  (Zenoh loads on first use)
+
         node = self.node = Node.acquire(self.options)
         for topic in self.topics:
             declaration, samples = node.subscribe(topic, self.receive_queue)

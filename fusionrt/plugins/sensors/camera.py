@@ -3,9 +3,10 @@
 **decode** (:mod:`.image_codec`): ``sensor_msgs/msg/Image`` (rgb8 as a zero-copy view; bgr8,
 rgba8, bgra8, mono8 and 8-bit Bayer converted), ``sensor_msgs/msg/CompressedImage`` and image
 files (JPEG/PNG, msgtype ``fusionrt/image_file``). The payload is always **RGB uint8 H×W×3**;
-``meta["encoding"]`` keeps the recorded encoding. The stamp is the message header's (option
-``stamp_from="record"`` uses the record's), on the sensor's own clock: the synchroniser applies
-the rig's ``time_offset_ns``.
+``meta["encoding"]`` keeps the recorded encoding and, for JPEG and PNG, ``meta["compressed"]``
+the recorded file's bytes (outputs pass them on instead of encoding the image again). The stamp
+is the message header's (option ``stamp_from="record"`` uses the record's), on the sensor's own
+clock: the synchroniser applies the rig's ``time_offset_ns``.
 
 **preprocess**: for each camera of the batch, one ``cv2.remap`` from the recorded image to the
 model's ``image_size`` that undistorts with the rig's cached maps (skipped when
@@ -186,6 +187,8 @@ class CameraSensor(Sensor):
             "path": raw.path,
             "record_offset": raw.offset,
         }
+        if image.compressed is not None:
+            meta["compressed"] = image.compressed
         return SensorMessage(
             sensor=self.instance,
             stamp_ns=int(stamp),

@@ -80,7 +80,9 @@ class DecodedImage:
 
     ``stamp_ns`` is the message header's stamp (``None`` for image files or a zero stamp);
     ``reduction`` is the JPEG DCT reduction applied (1 = full size); ``is_view`` says whether
-    ``pixels`` shares memory with the recorded bytes.
+    ``pixels`` shares memory with the recorded bytes. ``compressed`` is the recorded JPEG or
+    PNG file (a copy of its bytes, ``None`` for raw Images): outputs pass it on as it is
+    instead of encoding the pixels again.
     """
 
     pixels: np.ndarray
@@ -89,6 +91,7 @@ class DecodedImage:
     frame_id: str = ""
     reduction: int = 1
     is_view: bool = False
+    compressed: bytes | None = None
 
 
 def is_image_file_msgtype(msgtype: str) -> bool:
@@ -198,6 +201,7 @@ def decode_compressed_image_msg(
         stamp_ns=_stamp_of(msg.header, where),
         frame_id=str(msg.header.frame_id),
         reduction=decoded.reduction,
+        compressed=decoded.compressed,
     )
 
 
@@ -265,7 +269,8 @@ def _decode_file_bytes(
         )
     if _IMREAD_RGB is None:
         cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
-    return DecodedImage(pixels=pixels, encoding=fmt, reduction=factor)
+    # a copy, not a view: a view would keep the whole record (a bag chunk) alive
+    return DecodedImage(pixels=pixels, encoding=fmt, reduction=factor, compressed=payload.tobytes())
 
 
 # -- encoders (samples, tests, tools) -------------------------------------------------------

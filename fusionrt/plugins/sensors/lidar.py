@@ -214,8 +214,10 @@ def pose_table(ego_poses: Any) -> tuple[np.ndarray, np.ndarray]:
             f"ego_poses: {stamps.shape} stamps and {poses.shape} poses (need K and K×4×4, K≥1)",
             key="ego_poses",
         )
-    order = np.argsort(stamps, kind="stable")
-    return stamps[order], poses[order]
+    if stamps.size > 1 and np.any(stamps[1:] < stamps[:-1]):  # sources give them sorted
+        order = np.argsort(stamps, kind="stable")
+        return stamps[order], poses[order]
+    return stamps, poses
 
 
 def point_stamps_ns(points: np.ndarray, stamp_ns: int, field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -228,17 +230,27 @@ def point_stamps_ns(points: np.ndarray, stamp_ns: int, field: str) -> tuple[np.n
     if values.dtype.kind == "f":
         seconds = values.astype(np.float64)
         finite = np.isfinite(seconds)
-        seconds[~finite] = 0.0
-        absolute = bool(np.abs(seconds).max(initial=0.0) > _ABSOLUTE_SECONDS)
-        stamps = np.rint(seconds * 1e9).astype(np.int64)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            seconds[~finite] = 0.0
+        absolute = _largest_magnitude(seconds) > _ABSOLUTE_SECONDS
+        np.multiply(seconds, 1e9, out=seconds)  # in place: a sweep's times are read once
+        stamps = np.rint(seconds, out=seconds).astype(np.int64)
     else:
         stamps = values.astype(np.int64)
         finite = np.ones(stamps.shape, np.bool_)
-        absolute = bool(np.abs(stamps).max(initial=0) > _ABSOLUTE_NANOSECONDS)
+        all_finite = True
+        absolute = _largest_magnitude(stamps) > _ABSOLUTE_NANOSECONDS
     if not absolute:
         stamps += stamp_ns
-    stamps[~finite] = stamp_ns
+    if not all_finite:
+        stamps[~finite] = stamp_ns
     return stamps, finite
+
+
+def _largest_magnitude(values: np.ndarray) -> float:
+    """``max(|values|)`` (0 for none) without an array of absolute values."""
+    return max(float(-values.min()), float(values.max())) if values.size else 0.0
 
 
 # -- the sensor ---------------------------------------------------------------------------
@@ -358,21 +370,25 @@ class LidarSensor(Sensor):
         context: PreprocessContext,
         time_field: str,
     ) -> np.ndarray:
-        """Ego-frame points moved to the ego pose at the reference stamp (float64, N×3)."""
+        """Ego-frame points moved to the ego pose at the reference stamp (N×3, xyz's dtype)."""
         assert isinstance(message.payload, np.ndarray)  # checked by preprocess
         stamps, finite = point_stamps_ns(message.payload, message.stamp_ns, time_field)
-        if self.time_resolution_ns > 1:
-            step = self.time_resolution_ns
-            stamps = (stamps + step // 2) // step * step
         pose_stamps, poses = pose_table(context.ego_poses)
         reference = context.reference_stamp_ns
         reference = message.stamp_ns if reference is None else reference
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf points stay NaN: dropped
-            ego = np.asarray(xyz, np.float64)
-            if transform is not None:
-                ego = ego @ transform[:3, :3].T + transform[:3, 3]
+            ego = compensate_points(
+                xyz,
+                stamps,
+                int(reference),
+                pose_stamps,
+                poses,
+                time_resolution_ns=self.time_resolution_ns,
+                sensor_to_ego=transform,
+            )
+        if not finite.all():
             ego[~finite] = np.nan  # a point without a valid time is dropped
-            return np.asarray(compensate_points(ego, stamps, int(reference), pose_stamps, poses))
+        return ego
 
     # samples -----------------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ bytes, and a reader that sizes the body from the file length gets garbage. Field
 are little-endian, as PCL writes them.
 
 Written here rather than taken from ``pypcd4`` (which reads the same files, and which the tests
-use as a cross-check) because the runtime wants: no pydantic and no compiled LZF module on the
-edge install, a zero-copy view for ``binary`` data (pypcd4 copies through ``fp.read``), and a
-``DecodeError`` naming the byte offset for every truncated or inconsistent file, where pypcd4
-raises ``ValueError`` / ``RuntimeError`` / pydantic errors. LZF decompression uses the ``lzf``
-module (python-lzf / python-neo-lzf) when it is installed and a pure-Python decoder otherwise.
+use as a cross-check) because the runtime wants: no pydantic on the edge install, a zero-copy
+view for ``binary`` data (pypcd4 copies through ``fp.read``), and a ``DecodeError`` naming the
+byte offset for every truncated or inconsistent file, where pypcd4 raises ``ValueError`` /
+``RuntimeError`` / pydantic errors. LZF is liblzf through ``python-neo-lzf`` (a core
+dependency with wheels for every platform fusionrt supports, x86-64 and aarch64 included).
 """
 
 from __future__ import annotations
@@ -22,14 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lzf
 import numpy as np
 
 from fusionrt.runtime.errors import DecodeError
-
-try:  # optional C implementation of LZF
-    import lzf as _lzf
-except ImportError:  # pragma: no cover - depends on the install
-    _lzf = None
 
 ENCODINGS = ("ascii", "binary", "binary_compressed")
 _TYPES = {("F", 4): "<f4", ("F", 8): "<f8"}
@@ -338,64 +334,20 @@ def write_pcd(
 
 def lzf_decompress(data: bytes, size: int) -> bytes:
     """Decompress an LZF stream into exactly ``size`` bytes (ValueError if it is corrupt)."""
-    if _lzf is not None:
-        out = _lzf.decompress(data, size) if size else b""
-        if out is None or len(out) != size:
-            raise ValueError(f"LZF stream decompresses to {len(out or b'')} bytes, not {size}")
-        return bytes(out)
-    return _lzf_decompress_python(data, size)
-
-
-def _lzf_decompress_python(data: bytes, size: int) -> bytes:
-    """Pure-Python LZF decoder (liblzf format: literal runs and back references)."""
-    out = bytearray(size)
-    ip = op = 0
-    end = len(data)
-    while ip < end:
-        ctrl = data[ip]
-        ip += 1
-        if ctrl < 32:  # literal run of ctrl + 1 bytes
-            length = ctrl + 1
-            if ip + length > end or op + length > size:
-                raise ValueError(f"LZF literal run overruns at input byte {ip - 1}")
-            out[op : op + length] = data[ip : ip + length]
-            ip += length
-            op += length
-            continue
-        length = ctrl >> 5
-        if length == 7:
-            if ip >= end:
-                raise ValueError(f"LZF back reference truncated at input byte {ip}")
-            length += data[ip]
-            ip += 1
-        if ip >= end:
-            raise ValueError(f"LZF back reference truncated at input byte {ip}")
-        ref = op - ((ctrl & 0x1F) << 8) - data[ip] - 1
-        ip += 1
-        length += 2
-        if ref < 0 or op + length > size:
-            raise ValueError(f"LZF back reference out of range at input byte {ip - 2}")
-        distance = op - ref
-        while length > 0:  # overlapping copies repeat the last `distance` bytes
-            chunk = min(length, distance)
-            out[op : op + chunk] = out[ref : ref + chunk]
-            op += chunk
-            ref += chunk
-            length -= chunk
-    if op != size:
-        raise ValueError(f"LZF stream decompresses to {op} bytes, not {size}")
+    if not size:
+        return b""
+    out = lzf.decompress(data, size)  # None when the output would exceed size
+    if out is None or len(out) != size:
+        raise ValueError(f"LZF stream decompresses to {len(out or b'')} bytes, not {size}")
     return bytes(out)
 
 
 def lzf_compress(raw: bytes) -> bytes:
-    """An LZF stream of ``raw``: compressed by ``lzf`` when present, else literal runs only
-    (valid LZF that every reader accepts, about 3 % larger than the input)."""
-    if _lzf is not None and raw:
-        compressed = _lzf.compress(raw)
-        if compressed is not None:
-            return bytes(compressed)
-    chunks = []
-    for start in range(0, len(raw), 32):
-        chunk = raw[start : start + 32]
-        chunks.append(bytes([len(chunk) - 1]) + chunk)
-    return b"".join(chunks)
+    """The LZF stream of ``raw``.
+
+    Given room for liblzf's worst case (a literal-run byte per 32 input bytes), ``compress``
+    always returns a stream, even for incompressible data.
+    """
+    if not raw:
+        return b""
+    return bytes(lzf.compress(raw, len(raw) + len(raw) // 32 + 1))

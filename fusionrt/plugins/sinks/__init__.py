@@ -2,9 +2,12 @@
 
 * :class:`~fusionrt.plugins.sinks.jsonl.JsonLinesSink` (``jsonl``): one JSON line per frame;
 * :class:`~fusionrt.plugins.sinks.mcap.FoxgloveMcapSink` (``mcap``): an MCAP file for Foxglove
-  (boxes, lidar cloud, camera image with the boxes drawn);
+  (the channels of :mod:`~fusionrt.plugins.sinks.foxglove_channels`: rig transforms, camera
+  calibrations, boxes, clouds, the recorded images with the boxes as annotations);
 * :class:`~fusionrt.plugins.sinks.video.VideoSink` (``video``): camera + bird's-eye view as
-  MP4 and PNGs.
+  H.264 MP4 and PNGs;
+* :class:`~fusionrt.plugins.sinks.foxglove_live.FoxgloveLiveSink` (``foxglove``): the same
+  channels as the ``mcap`` sink, served live to the Foxglove app over WebSocket.
 
 Sink contract (besides :class:`~fusionrt.runtime.components.Sink`): the pipeline constructs a
 sink as ``cls(out_dir=PATH, **options)`` (options from the pipeline file) and, when the sink
@@ -27,9 +30,10 @@ from fusionrt.runtime.hookspecs import hookimpl
 
 @hookimpl
 def fusionrt_sinks() -> list[type[Sink]]:
-    """The built-in sinks (their modules load lazily: the MCAP sink imports foxglove)."""
+    """The built-in sinks (their modules load lazily: the Foxglove sinks import foxglove)."""
+    from fusionrt.plugins.sinks.foxglove_live import FoxgloveLiveSink  # noqa: PLC0415
     from fusionrt.plugins.sinks.jsonl import JsonLinesSink  # noqa: PLC0415
     from fusionrt.plugins.sinks.mcap import FoxgloveMcapSink  # noqa: PLC0415
     from fusionrt.plugins.sinks.video import VideoSink  # noqa: PLC0415
 
-    return [JsonLinesSink, FoxgloveMcapSink, VideoSink]
+    return [JsonLinesSink, FoxgloveMcapSink, VideoSink, FoxgloveLiveSink]

@@ -1,15 +1,27 @@
-"""Replay sources: recorded drives as streams of :class:`~fusionrt.RawRecord` s, oldest first.
+"""Replay sources: recorded drives as streams of :class:`~fusionrt.RawRecord` s, oldest first;
+and live sources that read a device directly.
 
 Built-in sources (registered with the ``fusionrt_sources`` hook below):
 
 * :class:`~fusionrt.plugins.sources.rosbag.RosbagSource` (``rosbag``): ROS 2 bags, MCAP and
   sqlite3 storage, split bags merged by time;
 * :class:`~fusionrt.plugins.sources.kitti.KittiSource` (``kitti``): KITTI object and raw folders;
-* :class:`~fusionrt.plugins.sources.nuscenes.NuScenesSource` (``nuscenes``): nuScenes folders.
+* :class:`~fusionrt.plugins.sources.nuscenes.NuScenesSource` (``nuscenes``): nuScenes folders;
+* :class:`~fusionrt.plugins.sources.velodyne_pcap.VelodynePcapSource` (``velodyne_pcap``): a
+  ``.pcap`` of Velodyne lidar packets; and the live
+  :class:`~fusionrt.plugins.sources.velodyne.VelodyneSource` (``velodyne``): the same packets
+  over UDP (both need the ``velodyne`` extra to open, not to register);
+* the live :class:`~fusionrt.plugins.sources.socketcan.SocketCanSource` (``socketcan``), a CAN
+  bus through python-can, and
+  :class:`~fusionrt.plugins.sources.video_capture.VideoCaptureSource` (``video``), a camera or
+  stream through OpenCV.
 
-They share :class:`RecordedSource`, which adds to the runtime's :class:`Source` what replaying a
-recording needs: ``topics()``, ``rig()``, ``ego_poses()``, the first and last stamps, a topic
-filter, ``seek(start_ns)`` and the bad-record report. Sources never decode: a record carries the
+Each says which paths it reads (``can_open``), so ``fusionrt run --source PATH`` finds the one
+that opens a drive, and gives the drive's ground truth (``ground_truth``): the bag's simulator
+topic, KITTI's ``label_2`` files, nuScenes' annotations. They share :class:`RecordedSource`,
+which adds to the runtime's :class:`Source` what replaying a recording needs: ``topics()``,
+``rig()``, ``ego_poses()``, the first and last stamps, a topic filter, ``seek(start_ns)`` and
+the bad-record report. Sources never decode: a record carries the
 recorded bytes and a ``msgtype`` saying what they are; the sensors decode. What a source itself
 finds broken (a truncated file, a corrupt chunk, a topic of an unknown type, a file it cannot
 read) is a :class:`BadRecord`: counted by reason, kept (the first ``max_bad_records``), passed to
@@ -40,8 +52,9 @@ logger = logging.getLogger("fusionrt.sources")
 
 #: Default number of :class:`BadRecord` s a source keeps (all are counted and reported).
 MAX_BAD_RECORDS = 1000
-#: :class:`BadRecord` reasons that lose no message.
-NOT_LOST = frozenset({"corrupt_index", "log_time_step"})
+#: :class:`BadRecord` reasons that lose no message of the sensors: an index found wrong or a
+#: clock step (the data was read another way), packets of another device in a capture.
+NOT_LOST = frozenset({"corrupt_index", "log_time_step", "unexpected_sender", "wrong_model"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +235,10 @@ class RecordedSource(Source):
         """Recorded ego → world poses for motion compensation, ``None`` when there are none."""
         return None
 
+    def recorded_topics(self) -> list[str]:
+        """Every topic of the recording (the keys of :meth:`topics`)."""
+        return list(self.topics())
+
     # -- shared behaviour ---------------------------------------------------------------------
 
     @property
@@ -324,12 +341,25 @@ def load_rig(rig: Rig | str | os.PathLike[str] | None) -> Rig | None:
 from fusionrt.plugins.sources.kitti import KittiSource  # noqa: E402
 from fusionrt.plugins.sources.nuscenes import NuScenesSource  # noqa: E402
 from fusionrt.plugins.sources.rosbag import RosbagSource  # noqa: E402
+from fusionrt.plugins.sources.socketcan import SocketCanSource  # noqa: E402
+from fusionrt.plugins.sources.velodyne import VelodyneSource  # noqa: E402
+from fusionrt.plugins.sources.velodyne_pcap import VelodynePcapSource  # noqa: E402
+from fusionrt.plugins.sources.video_capture import VideoCaptureSource  # noqa: E402
 
 
 @hookimpl
 def fusionrt_sources() -> list[type[Source]]:
-    """The built-in replay sources."""
-    return [RosbagSource, KittiSource, NuScenesSource]
+    """The built-in replay sources and the live ``velodyne``, ``socketcan`` and ``video``
+    sources."""
+    return [
+        RosbagSource,
+        KittiSource,
+        NuScenesSource,
+        VelodynePcapSource,
+        VelodyneSource,
+        SocketCanSource,
+        VideoCaptureSource,
+    ]
 
 
 __all__ = [
@@ -342,6 +372,10 @@ __all__ = [
     "NuScenesSource",
     "RecordedSource",
     "RosbagSource",
+    "SocketCanSource",
     "TopicInfo",
+    "VelodynePcapSource",
+    "VelodyneSource",
+    "VideoCaptureSource",
     "fusionrt_sources",
 ]

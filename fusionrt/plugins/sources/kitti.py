@@ -11,8 +11,12 @@ stamp whichever subset of frames is replayed). The lidar record comes from ``vel
 from ``velodyne_reduced/`` where a frame has no full scan (``lidar="auto"``, the default;
 ``"velodyne"``, ``"velodyne_reduced"`` or ``None`` choose). The rig of a frame comes from its
 calib file through :func:`~fusionrt.calibration.formats.kitti.load_kitti_calib` (frame ``ego``
-= the Velodyne; image size read from the PNG); ground-truth boxes from ``label_2`` through
-:meth:`KittiSource.labels` and :meth:`KittiSource.ground_truth`.
+on the road below the Velodyne; image size read from the PNG); ground-truth boxes from
+``label_2`` through :meth:`KittiSource.labels`, :meth:`KittiSource.frame_ground_truth` and, for
+a run, :meth:`KittiSource.ground_truth` (at rest: a label file is read when a frame at its
+stamp is scored). ``label_2`` covers only what camera 2 sees and only the labelled types:
+detections outside its view count as false positives, so a run's mAP on KITTI is a lower
+bound.
 
 **Raw layout** (a drive folder ``YYYY_MM_DD_drive_NNNN_sync``)::
 
@@ -37,7 +41,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +55,7 @@ from fusionrt.calibration.rig import Rig
 from fusionrt.plugins.sources import BadRecord, RecordedSource, TopicInfo, load_rig
 from fusionrt.runtime.errors import CalibrationError, ConfigError
 from fusionrt.runtime.messages import RawRecord
+from fusionrt.runtime.truth import GroundTruthBoxes, IndexedGroundTruth
 
 __all__ = [
     "FRAME_PERIOD_NS",
@@ -111,7 +116,8 @@ class KittiLabel:
 class KittiGroundTruth:
     """The labelled objects of one frame (``DontCare`` dropped) as boxes in the ego frame.
 
-    ``boxes`` is N×7 float64 in the rig frame ``ego`` (the Velodyne): geometric centre x, y, z,
+    ``boxes`` is N×7 float64 in the rig frame ``ego`` (on the road below the Velodyne, with the
+    rig of the calib files): geometric centre x, y, z,
     length, width, height, yaw about +z — the convention of
     :class:`~fusionrt.Detections`. ``classes`` are fusionrt class names (``None`` for KITTI
     types outside car / pedestrian / cyclist), ``labels`` the source lines.
@@ -207,6 +213,26 @@ class KittiSource(RecordedSource):
     """
 
     name = "kitti"
+    opens = (
+        "a KITTI folder: the object layout (a folder holding training/, or a split folder "
+        "with velodyne/, image_2/) or a raw drive (velodyne_points/, image_0x/)"
+    )
+
+    @classmethod
+    def can_open(cls, path: Path) -> bool:
+        """Whether ``path`` is a KITTI object or raw folder (by its sub-folders)."""
+        path = Path(path)
+        if not path.is_dir():
+            return False
+        if (path / "velodyne_points").is_dir() or any(
+            (path / f"image_0{i}").is_dir() for i in range(4)
+        ):
+            return True
+        return any(
+            (root / folder).is_dir()
+            for root in (path, path / "training", path / "testing")
+            for folder in (*_LIDAR_FOLDERS, "image_2")
+        )
 
     def __init__(
         self,
@@ -420,8 +446,8 @@ class KittiSource(RecordedSource):
         path = self.root / "label_2" / f"{self._frame(frame).name}.txt"
         return read_labels(path) if path.is_file() else None
 
-    def ground_truth(self, frame: int | str) -> KittiGroundTruth | None:
-        """A frame's labelled boxes in the ego (Velodyne) frame; ``None`` if it has no labels."""
+    def frame_ground_truth(self, frame: int | str) -> KittiGroundTruth | None:
+        """A frame's labelled boxes in the rig's ego frame; ``None`` if it has no labels."""
         found = self._frame(frame)
         labels = self.labels(found.name)
         rig = self.rig(found.name)
@@ -440,6 +466,41 @@ class KittiSource(RecordedSource):
             boxes[i] = (*centre, length, w, h, math.atan2(heading[1], heading[0]))
         classes = tuple(KITTI_CLASSES.get(label.type) for label in kept)
         return KittiGroundTruth(found.name, found.stamp_ns, boxes, classes, kept)
+
+    def ground_truth(
+        self, class_names: Sequence[str], topic: str | None = None
+    ) -> IndexedGroundTruth | None:
+        """The ``label_2`` boxes of the labelled frames of the object layout, for the run (at
+        rest: a frame's labels are read when it is scored); ``None`` without any. Types mapped
+        by :data:`KITTI_CLASSES` to ``class_names``; the others (``Van``, ``Truck``...) are left
+        out. Visibility 1: KITTI's occlusion flags are words (0-3), not fractions."""
+        if self.layout != "object":
+            return None
+        by_stamp = {
+            f.stamp_ns: f.name
+            for f in self._frames
+            if (self.root / "label_2" / f"{f.name}.txt").is_file()
+        }
+        if not by_stamp:
+            return None
+        names = tuple(class_names)
+
+        def load(stamp_ns: int) -> GroundTruthBoxes:
+            truth = self.frame_ground_truth(by_stamp[stamp_ns])
+            if truth is None:  # the labelled frame has no calib file
+                raise CalibrationError(
+                    "no calib file for a labelled frame",
+                    file=str(self.root / "calib" / f"{by_stamp[stamp_ns]}.txt"),
+                )
+            kept = [i for i, c in enumerate(truth.classes) if c is not None and c in names]
+            return GroundTruthBoxes.from_lists(
+                stamp_ns,
+                truth.boxes[kept],
+                [names.index(str(truth.classes[i])) for i in kept],
+                [1.0] * len(kept),
+            )
+
+        return IndexedGroundTruth(by_stamp, load)
 
     # records ---------------------------------------------------------------------------------
 

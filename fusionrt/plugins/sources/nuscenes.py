@@ -25,6 +25,10 @@ lower case (``cam_front``, ``lidar_top``, :func:`sensor_of_topic`), frame ``ego`
 Sensors are related through the ego frame at one instant; the motion between two sensors'
 timestamps is for the runtime to compensate with :meth:`NuScenesSource.ego_poses` (ego → global,
 one per sample_data; in a scene file the cameras' poses are its ``ego_pose_derived``).
+
+**Ground truth** (:meth:`NuScenesSource.ground_truth`, at rest): the 3D boxes of each key frame
+in the ego frame at the key frame's LIDAR_TOP timestamp, from ``sample_annotation`` with devkit
+tables and from the ``instances`` in a scene file (:mod:`.nuscenes_truth`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Generator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +46,16 @@ import numpy as np
 from fusionrt.calibration.formats.nuscenes import nuscenes_rig, pose_from_record
 from fusionrt.calibration.rig import Rig
 from fusionrt.plugins.sources import BadRecord, EgoPoses, RecordedSource, TopicInfo, load_rig
-from fusionrt.runtime.errors import ConfigError
+from fusionrt.plugins.sources.nuscenes_truth import (
+    REFERENCE_CHANNEL,
+    Box,
+    annotations_in_ego,
+    boxes_of,
+    instances_in_ego,
+)
+from fusionrt.runtime.errors import CalibrationError, ConfigError
 from fusionrt.runtime.messages import RawRecord
+from fusionrt.runtime.truth import GroundTruthBoxes, IndexedGroundTruth
 
 __all__ = [
     "CAMERA_MSGTYPE",
@@ -99,6 +111,24 @@ class NuScenesSource(RecordedSource):
     """
 
     name = "nuscenes"
+    opens = (
+        "a nuScenes folder: devkit tables (v1.0-*/), a scene-*.json beside samples/, or "
+        "samples/<CHANNEL>/ files"
+    )
+
+    @classmethod
+    def can_open(cls, path: Path) -> bool:
+        """Whether ``path`` is a nuScenes folder (tables, a scene file or channel folders)."""
+        path = Path(path)
+        if not path.is_dir():
+            return False
+        if any(path.glob("v1.0-*/sample_data.json")) or any(path.glob("scene-*.json")):
+            return True
+        samples = path / "samples"
+        return samples.is_dir() and any(
+            d.is_dir() and d.name.startswith(("CAM_", "LIDAR_", "RADAR_"))
+            for d in samples.iterdir()
+        )
 
     def __init__(
         self,
@@ -130,6 +160,10 @@ class NuScenesSource(RecordedSource):
         self._poses: list[tuple[int, Mapping[str, Any], str]] = []  # (stamp, record, channel)
         self.scene: str | None = None
         self.log: str | None = log
+        self._tables: Path | None = None
+        # the annotated key frames: sample token -> (LIDAR_TOP timestamp ns, its ego_pose)
+        self._key_frames: dict[str, tuple[int, Mapping[str, Any]]] = {}
+        self._scene_file_content: Mapping[str, Any] | None = None
         tables = self._tables_folder(version)
         if tables is not None:
             self.layout = "tables"
@@ -212,6 +246,9 @@ class NuScenesSource(RecordedSource):
             file = _file(int(d["timestamp"]) * 1000, channel, self.root / d["filename"])
             if file is not None:
                 files.append(file)
+            if channel == REFERENCE_CHANNEL and d.get("is_key_frame") and pose is not None:
+                self._key_frames[d["sample_token"]] = (int(d["timestamp"]) * 1000, pose)
+        self._tables = tables
         logs = {p["token"]: p["logfile"] for p in _load_json(tables / "log.json")}
         self.log = logs.get(chosen.get("log_token", ""), self.log)
         files.sort(key=lambda f: (f.stamp_ns, f.channel))
@@ -231,6 +268,7 @@ class NuScenesSource(RecordedSource):
 
     def _from_scene_file(self, path: Path) -> None:
         content = _load_json(path)
+        self._scene_file_content = content
         self.scene = content.get("scene")
         self.log = self.log or content.get("log")
         for channel, sensor in content["sensors"].items():
@@ -315,6 +353,43 @@ class NuScenesSource(RecordedSource):
             by_stamp.setdefault(stamp, pose_from_record(record, channel, "ego_pose").matrix)
         stamps = np.array(sorted(by_stamp), np.int64)
         return EgoPoses(stamps, np.stack([by_stamp[int(s)] for s in stamps]))
+
+    def ground_truth(
+        self, class_names: Sequence[str], topic: str | None = None
+    ) -> IndexedGroundTruth | None:
+        """The key frames' boxes in the ego frame (module docstring), for the run; ``None``
+        for a folder of files only, or without annotations. Read when first scored."""
+        names = tuple(class_names)
+        tables = self._tables
+        if tables is not None and self._key_frames:
+            if not (tables / "sample_annotation.json").is_file():
+                return None
+            key_frames = self._key_frames
+            by_stamp = {stamp: token for token, (stamp, _) in key_frames.items()}
+            read: list[dict[str, list[Box]]] = []  # the scene's annotations, once read
+
+            def load(stamp_ns: int) -> GroundTruthBoxes:
+                if not read:
+                    read.append(annotations_in_ego(tables, key_frames))
+                return boxes_of(stamp_ns, read[0].get(by_stamp[stamp_ns], []), names)
+
+            return IndexedGroundTruth(by_stamp, load)
+        content = self._scene_file_content
+        if content is not None and "instances" in content:
+            stamp = int(content["sensors"][REFERENCE_CHANNEL]["timestamp_us"]) * 1000
+            return IndexedGroundTruth(
+                [stamp], lambda s: boxes_of(s, self._instances(content), names)
+            )
+        return None
+
+    def _instances(self, content: Mapping[str, Any]) -> list[Box]:
+        """A scene file's ``instances`` moved into the rig's ego frame."""
+        rig = self.rig()
+        if rig is None:
+            raise CalibrationError("no rig to move the annotations into the ego frame")
+        return instances_in_ego(
+            content["instances"], rig.transform(sensor_of_topic(REFERENCE_CHANNEL), rig.frame)
+        )
 
     # records ---------------------------------------------------------------------------------
 

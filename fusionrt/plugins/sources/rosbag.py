@@ -5,6 +5,13 @@ the **raw CDR bytes** as recorded, the ``msgtype`` (``sensor_msgs/msg/PointCloud
 storage file (``path``) and where the message is in it (``offset``). It does not deserialize:
 the sensors do.
 
+**Why it reads bags itself** rather than through rosbags' ``Reader`` (whose typestore it
+uses): rosbags raises on a bag cut short (an MCAP file without its end magic, a sqlite3
+database shorter than its header says: ``ReaderError`` before the first message) and on a
+damaged chunk (the decompressor's error, mid-replay), and a drive recorded on a car is often
+exactly that (the recorder killed, a copy interrupted, bit rot). The storage readers below
+replay every message the file still holds and report what is lost, with its count.
+
 **Order.** Records come in the order of their *log time* — the time the recorder received
 the message, which rosbag2 stores as the message timestamp (MCAP ``log_time``, the sqlite3
 ``timestamp`` column) — and that is ``RawRecord.stamp_ns``. A message's header stamp (the
@@ -58,10 +65,14 @@ the chunk record holding the message (of the message record itself for a message
 chunk; ``mcap info`` / ``mcap cat`` find it); in a sqlite3 file, the message's row id
 (``messages.id``). With the topic and the stamp it identifies the message.
 
-**Layouts read**: a bag directory with ``metadata.yaml`` (rosbag2 versions 1-9; compression
-modes ``file`` and ``message``, zstd), a directory without it (a recorder that crashed before
-writing it: its ``*.mcap`` / ``*.db3`` files are read in name order), or one ``.mcap`` /
-``.db3`` file.
+**Layouts read** (:meth:`RosbagSource.can_open`): a bag directory with ``metadata.yaml``
+(rosbag2 versions 1-9; compression modes ``file`` and ``message``, zstd), a directory without
+it (a recorder that crashed before writing it: its ``*.mcap`` / ``*.db3`` files are read in
+name order), one ``.mcap`` / ``.db3`` file, or a drive folder holding such a bag as ``bag/``
+(``fusionrt sim``'s layout, ``rig.yaml`` beside it).
+
+**Ground truth** (:meth:`RosbagSource.ground_truth`): the simulator's
+``fusionrt_msgs/msg/ActorArray`` topic, streamed (:mod:`~fusionrt.plugins.sources.rosbag_truth`).
 
 **Rig**: ``rig=`` (a :class:`~fusionrt.calibration.Rig` or a YAML path), else ``rig.yaml`` in
 the bag directory, else ``rig.yaml`` beside it (in its parent directory), else none.
@@ -72,7 +83,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
-from collections.abc import Callable, Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from pathlib import Path, PurePath
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -90,25 +101,59 @@ from fusionrt.plugins.sources.rosbag_storage import (
     Entry,
     StorageUnreadable,
 )
+from fusionrt.plugins.sources.rosbag_truth import bag_ground_truth
 from fusionrt.runtime.errors import ConfigError, DecodeError
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.safe_yaml import read_yaml
+from fusionrt.runtime.truth import StreamedGroundTruth
 
-__all__ = ["RosbagSource"]
+__all__ = ["RosbagSource", "bag_path"]
 
 _INT64_MAX = 2**63 - 1
 _Storage = McapStorage | Sqlite3Storage
 _SUFFIXES = (".mcap", ".db3")
+_COMPRESSED_SUFFIXES = (".mcap.zstd", ".db3.zstd")
 
 
 def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+def _is_storage_file(path: Path) -> bool:
+    return path.suffix in _SUFFIXES or path.name.endswith(_COMPRESSED_SUFFIXES)
+
+
+def _is_bag_folder(path: Path) -> bool:
+    """A folder with ``metadata.yaml`` or storage files (a recorder that died before writing
+    ``metadata.yaml`` leaves only those)."""
+    if not path.is_dir():
+        return False
+    if (path / "metadata.yaml").is_file():
+        return True
+    try:
+        return any(_is_storage_file(p) and p.is_file() for p in path.iterdir())
+    except OSError:
+        return False
+
+
+def bag_path(path: str | os.PathLike[str]) -> Path | None:
+    """The bag at ``path`` (``path`` itself, or the ``bag/`` of a drive folder), ``None`` when
+    ``path`` is no ROS 2 bag."""
+    path = Path(path)
+    if path.is_file():
+        return path if _is_storage_file(path) else None
+    if _is_bag_folder(path):
+        return path
+    if _is_bag_folder(path / "bag"):
+        return path / "bag"
+    return None
+
+
 class RosbagSource(RecordedSource):
     """A ROS 2 bag (MCAP or sqlite3) replayed in log-time order; see the module docstring.
 
-    ``path`` is a bag directory or one ``.mcap`` / ``.db3`` file. Options: ``topics`` (keep
+    ``path`` is a bag directory, one ``.mcap`` / ``.db3`` file, or a drive folder holding
+    ``bag/`` (:func:`bag_path`). Options: ``topics`` (keep
     only these), ``start_ns`` / ``stop_ns`` (log-time bounds, ``stop_ns`` exclusive), ``rig``
     (a Rig or YAML path; default: ``rig.yaml`` in or beside the bag), ``typestore`` (the
     rosbags typestore whose types count as known; default fusionrt's), ``log_time_step_ns``
@@ -117,6 +162,15 @@ class RosbagSource(RecordedSource):
     """
 
     name = "rosbag"
+    opens = (
+        "a ROS 2 bag: a folder with metadata.yaml or .mcap/.db3 files, one .mcap or .db3 "
+        "file, or a drive folder holding bag/"
+    )
+
+    @classmethod
+    def can_open(cls, path: Path) -> bool:
+        """Whether ``path`` is a ROS 2 bag (see :func:`bag_path`)."""
+        return bag_path(path) is not None
 
     def __init__(
         self,
@@ -141,6 +195,7 @@ class RosbagSource(RecordedSource):
         self.path = Path(path)
         if not self.path.exists():
             raise ConfigError("no ROS 2 bag at this path", path=str(self.path))
+        self.path = bag_path(self.path) or self.path  # a drive folder: its bag/
         self._known_types: Collection[str] = (typestore or fusionrt_typestore()).types
         self._rig_arg = rig
         self._rig: Rig | None = None
@@ -188,7 +243,7 @@ class RosbagSource(RecordedSource):
             return files, mode
         files = sorted((p for p in self.path.iterdir() if p.suffix in _SUFFIXES), key=_natural_key)
         compressed = sorted(
-            (p for p in self.path.iterdir() if p.name.endswith((".mcap.zstd", ".db3.zstd"))),
+            (p for p in self.path.iterdir() if p.name.endswith(_COMPRESSED_SUFFIXES)),
             key=_natural_key,
         )
         if compressed and not files:
@@ -274,7 +329,7 @@ class RosbagSource(RecordedSource):
             if conn.encoding != "cdr":
                 problem = "unsupported_encoding"
             elif not conn.msgtype or (
-                conn.msgtype not in self._known_types and not conn.definition.strip()
+                conn.msgtype not in self._known_types and conn.definition is None
             ):
                 problem = "unknown_type"
             self._problems[key] = problem
@@ -338,6 +393,18 @@ class RosbagSource(RecordedSource):
             self._rig = load_rig(rig)
             self._rig_loaded = True
         return self._rig
+
+    def ground_truth(
+        self, class_names: Sequence[str], topic: str | None = None
+    ) -> StreamedGroundTruth | None:
+        """The simulator's ground-truth topic (``topic``, else the bag's one
+        ``fusionrt_msgs/msg/ActorArray`` topic), streamed: its records are replayed from now
+        on, whatever the topic filter, for the run to hand to it. ``None`` without one."""
+        msgtypes = {t: info.msgtype for t, info in self.topics().items()}
+        truth = bag_ground_truth(msgtypes, class_names, topic)
+        if truth is not None and self.topic_filter is not None:
+            self.topic_filter = self.topic_filter | frozenset(truth.topics)
+        return truth
 
     # records ---------------------------------------------------------------------------------
 

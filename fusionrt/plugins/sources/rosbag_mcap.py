@@ -383,7 +383,7 @@ class McapStorage:
 
     def _add_channel(self, channel: Channel) -> None:
         schema = self._schemas.get(channel.schema_id)
-        definition = ""
+        definition = None
         if schema is not None and schema.encoding in DEFINITION_ENCODINGS:
             definition = schema.data.decode("utf-8", "replace")
         self.connections[channel.id] = Connection(

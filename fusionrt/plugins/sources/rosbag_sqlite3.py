@@ -109,7 +109,7 @@ class Sqlite3Storage:
             self._db.close()
             raise StorageUnreadable(f"not a readable rosbag2 database: {exc}") from None
         self.connections = {
-            int(cid): Connection(int(cid), name, msgtype, fmt, definitions.get(msgtype, ""))
+            int(cid): Connection(int(cid), name, msgtype, fmt, _definition(definitions, msgtype))
             for cid, name, msgtype, fmt in rows
         }
         self._column = {name: columns.index(name) for name in _COLUMNS if name in columns}
@@ -449,3 +449,17 @@ def _by_topic(
     for part in np.split(table, starts):
         if len(part):
             yield int(part[0, 1]), part[:, 0], part[:, 2]
+
+
+def _definition(definitions: dict[str, str], msgtype: str) -> str | None:
+    """The stored definition of ``msgtype`` (``None``: none stored).
+
+    rosbag2 stores the definition of a service event topic (``pkg/srv/Name_Event``) under
+    the service's type, ``pkg/srv/Name`` (rosbag2_cpp ``LocalMessageDefinitionSource::
+    get_full_text`` sets ``topic_type`` to the service type), so that is looked up too.
+    """
+    if msgtype in definitions:
+        return definitions[msgtype]
+    if "/srv/" in msgtype and msgtype.endswith("_Event"):
+        return definitions.get(msgtype.removesuffix("_Event"))
+    return None

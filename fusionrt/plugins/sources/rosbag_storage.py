@@ -43,7 +43,10 @@ class Connection:
     topic: str
     msgtype: str
     encoding: str
-    definition: str
+    #: The type's ``ros2msg`` / ``ros2idl`` text as the file stores it; ``""`` is the
+    #: definition of a message without fields (``std_msgs/msg/Empty``), ``None`` says the
+    #: file has none (rosbag2 writes an unknown type's with the encoding ``unknown``).
+    definition: str | None
 
 
 #: A message as a storage yields it: (stamp_ns, file index, offset, index, connection, data).

@@ -186,10 +186,3 @@ def check_specs_match(
                 expected=f"{tuple(spec.shape)} {np.dtype(spec.dtype).name}",
                 got=f"{tuple(other.shape)} {np.dtype(other.dtype).name}",
             )
-
-
-def order_outputs(
-    values: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]
-) -> dict[str, np.ndarray]:
-    """The outputs as a dict in ``specs`` order (what every engine returns)."""
-    return {spec.name: values[spec.name] for spec in specs}

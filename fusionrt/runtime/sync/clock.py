@@ -56,6 +56,11 @@ class WallClock:
         while offsets[0][0] < arrival_ns - self.window_ns:
             offsets.popleft()
 
+    def reset(self) -> None:
+        """Forget the offsets: the stamps' timeline changed (a recording looped, a sensor
+        clock was set), so the next message defines the offset afresh."""
+        self._offsets.clear()
+
     @property
     def offset_ns(self) -> int | None:
         """The current clock-offset estimate, ``None`` before the first message."""

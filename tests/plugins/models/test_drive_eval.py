@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from fusionrt import ConfigError
 from fusionrt.plugins.models.reference.drives import (
     detectable,
+    drive_bag,
     iter_drive_frames,
     read_ground_truth,
 )
@@ -58,6 +60,9 @@ def test_fusionrt_eval_writes_the_fixed_interface(short_drive, tmp_path):
     assert result["frames"] >= 20 and SENSOR_FAILURE in result["conditions"]
     fixed = {"all", "camera", "lidar", "radar", "lidar+camera", "all-but-text"}
     assert fixed <= set(result["ablation"])
+    point = result["operating_point"]  # the threshold of the highest F1 at 2 m
+    assert 0.01 <= point["score_threshold"] <= 0.99 and 0.0 <= point["f1"] <= 1.0
+    assert point["distance_m"] == 2.0 and point["ground_truth"] > 0
     args = parser.parse_args(
         [
             "eval",
@@ -78,6 +83,7 @@ def test_fusionrt_eval_writes_the_fixed_interface(short_drive, tmp_path):
     (tmp_path / "eval_only-lidar.json").write_text(json.dumps(only))
     summary = combine(tmp_path)
     assert summary["baselines"]["lidar"]["overall"] == only["map"]["overall"]
+    assert summary["shipped"]["operating_point"] == point
     table = markdown(summary)
     assert "| all-but-text |" in table and "| lidar only |" in table
 
@@ -90,6 +96,17 @@ def test_eval_rejects_a_directory_that_is_not_a_drive(tmp_path):
     )
     with pytest.raises(ConfigError, match="not a recorded drive"):
         args.func(args)
+
+
+def test_a_drive_whose_bag_lost_its_metadata_yaml_is_still_evaluated(short_drive, tmp_path):
+    """A recorder that died before writing metadata.yaml leaves only the storage files: the
+    rosbag source reads them, so eval does too (it refused: "no bag/metadata.yaml")."""
+    drive = tmp_path / "crashed"
+    shutil.copytree(short_drive, drive)
+    (drive / "bag" / "metadata.yaml").unlink()
+    assert drive_bag(drive) == drive / "bag"
+    frames = list(iter_drive_frames(drive, ReferenceModel().make_feed))
+    assert len(frames) == len(read_ground_truth(short_drive / "bag"))
 
 
 def test_a_drive_yaml_alias_bomb_is_refused_naming_it(tmp_path, alias_bomb):
@@ -133,6 +150,7 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
         "--json",
         str(out),
         "--quiet",
+        "--decision",
         "--calibration",
         str(calibration),
         "--compare",
@@ -179,7 +197,6 @@ def test_explain_plot_marks_the_failure_and_a_silent_sensor_contributes_nothing(
             "--json",
             str(out),
             "--quiet",
-            "--no-decision",
             "--modalities",
             "camera,lidar,radar,text",
             "--explain-plot",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from fusionrt.runtime.evaluation import (
     average_precision,
     match_class,
     mean_average_precision,
+    operating_point,
 )
 
 
@@ -147,3 +149,51 @@ def test_streaming_matches_equal_the_global_greedy_definition(frames, threshold)
     for frame in frames:
         streamed.add(frame)
     assert streamed.report().to_dict() == mean_average_precision(frames, ("a", "b")).to_dict()
+
+
+def test_operating_point_is_the_threshold_of_the_best_f1():
+    # three cars, three true detections (0.9, 0.7, 0.35) and false ones at 0.8, 0.3, 0.2:
+    # above 0.35 F1 = 2·(3/4)·1/(3/4 + 1) = 0.857, above 0.3 F1 drops, above 0.7 recall does
+    gt = [[10, 0], [20, 5], [30, -4]]
+    frame = _frame(
+        [[10, 0.5], [40, 40], [20, 5], [30, -4], [-5, 9], [0, 30]],
+        [0, 0, 0, 0, 0, 0],
+        [0.9, 0.8, 0.7, 0.35, 0.3, 0.2],
+        gt,
+        [0, 0, 0],
+    )
+    point = operating_point([frame])
+    assert point is not None
+    assert point.score_threshold == 0.35  # the highest threshold keeping all three
+    assert (point.detections, point.ground_truth) == (4, 3)
+    assert point.precision == 0.75 and point.recall == 1.0
+    assert point.f1 == pytest.approx(6 / 7)
+    assert operating_point([frame], distance_m=0.1).recall == pytest.approx(2 / 3)  # 0.5 m off
+    assert operating_point([_frame([[1, 1]], [0], [0.9], [], [])]) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    scores=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30),
+    hits=st.lists(st.booleans(), min_size=30, max_size=30),
+    misses=st.integers(0, 5),
+)
+def test_operating_point_is_the_highest_threshold_of_the_best_f1(scores, hits, misses):
+    # detections at x = 0, 10, 20 ...; a hit has its ground truth there, a miss is far away
+    xy = [[10 * i, 0] for i in range(len(scores))]
+    hits = hits[: len(scores)]
+    gt = [p for p, hit in zip(xy, hits, strict=True) if hit] + [
+        [-50 - i, 50] for i in range(misses)
+    ]
+    frame = _frame(xy, [0] * len(xy), scores, gt, [0] * len(gt))
+    point = operating_point([frame])
+    if not gt:
+        assert point is None
+        return
+    f1 = {}  # brute force: F1 = 2 TP / (kept + ground truth) at every threshold
+    for threshold in (round(0.01 * k, 2) for k in range(1, 100)):
+        kept = [hit for s, hit in zip(scores, hits, strict=True) if s >= threshold]
+        f1[threshold] = 2 * sum(kept) / (len(kept) + len(gt))
+    best = max(f1.values())
+    assert point is not None and point.f1 == pytest.approx(best)
+    assert point.score_threshold == max(t for t, v in f1.items() if v >= best - 1e-12)

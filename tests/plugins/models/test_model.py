@@ -65,6 +65,21 @@ def test_make_feed_masks_absent_and_switched_off_modalities():
         assert spec.matches(only_lidar[spec.name]), spec.name
 
 
+def test_a_lidar_raster_with_too_few_occupied_cells_counts_as_missing():
+    tensors = _tensors()
+    present = dict.fromkeys(layout.MODALITIES, True)
+    for occupied, lidar_on in ((0, 0), (49, 0), (50, 1)):
+        lidar = np.zeros_like(tensors[layout.LIDAR_BEV])
+        lidar[:, 0, :occupied] = 0.2  # density and the other channels of `occupied` cells
+        feed = ReferenceModel().make_feed({**tensors, layout.LIDAR_BEV: lidar}, present)
+        assert feed[layout.MODALITY_MASK].tolist() == [1, lidar_on, 1, 1, 1], occupied
+        assert feed[layout.LIDAR_BEV].any() == bool(lidar_on)
+    sparse = np.zeros_like(tensors[layout.LIDAR_BEV])
+    sparse[:, 5, 5] = 1.0
+    feed = ReferenceModel(min_lidar_cells=0).make_feed({**tensors, "lidar_bev": sparse}, present)
+    assert feed[layout.MODALITY_MASK][1] == 1
+
+
 def test_parse_modalities_keeps_can_and_rejects_unknown_names():
     assert parse_modalities("lidar,camera") == ("camera", "lidar", "can")
     assert parse_modalities(None) == layout.MODALITIES
@@ -106,6 +121,7 @@ def test_options_are_checked_at_their_key():
         ({"score_threshold": float("nan")}, "score_threshold"),
         ({"score_threshold": 1.5}, "score_threshold"),
         ({"top_k": 0}, "top_k"),
+        ({"min_lidar_cells": -1}, "min_lidar_cells"),
         ({"top_k": 2.5}, "top_k"),
         ({"topk": 5}, "topk"),
         ({"modalities": 3}, "modalities"),

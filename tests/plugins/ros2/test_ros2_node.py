@@ -93,7 +93,8 @@ def test_the_node_and_its_publishers_are_seen_and_forgotten_on_close(
     finally:
         node.close()
     assert node_token == ["@ros2_lv", "0", node.zid, "0", "0", "NN", "%", "%car", "fusionrt"]
-    assert len(node.zid) == 32 and int(node.zid, 16) >= 0
+    # Zenoh prints its ids without leading zeros (so does rmw_zenoh, taking it as Zenoh prints it)
+    assert 1 <= len(node.zid) <= 32 and int(node.zid, 16) >= 0
     assert pub_token == [
         "@ros2_lv", "0", node.zid, "0", "1", "MP", "%", "%car", "fusionrt",
         "%fusionrt%detections", DETECTIONS_TYPE, DETECTIONS_HASH, "::,10:,:,:,,",

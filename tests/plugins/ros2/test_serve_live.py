@@ -11,19 +11,28 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import can
 import numpy as np
 import yaml
 from ros2_subscriber import Subscriber
-from zenoh_helpers import Graph, wait_for
+from zenoh_helpers import Graph, free_endpoint, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 LIVE = REPO / "examples" / "pipelines" / "live.yaml"
 SAMPLE_PIPELINE = REPO / "examples" / "pipelines" / "sample.yaml"
 DRIVE = REPO / "examples" / "drives" / "sample"
 FUSIONRT = [sys.executable, "-m", "fusionrt.runtime.cli"]
+TOPICS = (
+    "/sensors/lidar_top/points",
+    "/sensors/camera_front/image/compressed",
+    "/sensors/radar_front/points",
+    "/vehicle/can0",
+    "/vehicle/log",
+)
 
 
 def _pipeline(tmp_path: Path, endpoint: str) -> Path:
@@ -185,3 +194,88 @@ def test_a_sensor_that_never_comes_is_stale_and_garbage_is_counted(tmp_path, end
     report = json.loads((out / "r.json").read_text())
     assert report["frames"] >= 150 and report["missing"]["radar_front"] == report["frames"]
     assert report["faults"]["lidar_top"]["decode_error"] == 3  # counted; the run went on
+
+
+def test_a_mixed_pipeline_of_ros2_topics_and_a_can_bus_feeds_every_sink(
+    tmp_path, endpoint, raw_session
+):
+    """Lidar, camera and radar as ROS 2 topics over Zenoh (``fusionrt play``), the CAN bus
+    read by the ``socketcan`` source (python-can's virtual bus, a node on it replaying the
+    drive's candump log with its stamps), every sink at once (JSONL, MCAP, video, ROS 2, a live
+    Foxglove server): detections flow and the report counts every source."""
+    from fusionrt.plugins.sensors.can import read_candump
+    from fusionrt.plugins.sources.rosbag import RosbagSource
+    from fusionrt.runtime.config import load_pipeline
+    from fusionrt.runtime.pipeline import Pipeline, RunOptions
+    from fusionrt.runtime.registry import Registry
+
+    channel = f"car-{os.getpid()}-{time.monotonic_ns()}"
+    data = yaml.safe_load(_pipeline(tmp_path, endpoint).read_text())
+    probe = free_endpoint()  # play publishes to the test too: it starts the CAN bus with the drive
+    data["live"]["listen"] = [endpoint]
+    data["sensors"]["can"]["source"] = {
+        "name": "socketcan",
+        "options": {"interface": "virtual", "channel": channel},
+    }
+    out = tmp_path / "out"
+    data["sinks"] = [
+        {"name": "jsonl"},
+        {"name": "mcap"},
+        {"name": "video", "options": {"png_every": 0}},
+        {"name": "ros2"},
+        {"name": "foxglove", "options": {"port": 0}},
+    ]
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    pipeline = Pipeline(
+        load_pipeline(path), None, Registry.create(), RunOptions(out_dir=out, duration_s=14.0)
+    )
+    peer = raw_session(listen=(probe,))
+    first_lidar = threading.Event()
+    peer.declare_subscriber("0/sensors/lidar_top/points/*/*", lambda sample: first_lidar.set())
+    stop = threading.Event()
+
+    def car_bus() -> None:
+        """The drive's CAN frames at twice their pace from the first lidar sweep on."""
+        with RosbagSource(DRIVE / "bag", topics=[TOPICS[0]]) as bag:
+            t0 = next(iter(bag.records())).stamp_ns  # the first sweep's log time
+        frames = list(read_candump(DRIVE / "can0.log"))
+        if not first_lidar.wait(60):
+            return
+        start = time.monotonic()
+        bus = can.Bus(interface="virtual", channel=channel, preserve_timestamps=True)
+        try:
+            for frame in frames:
+                delay = start + (frame.t_ns - t0) / 2e9 - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    return
+                bus.send(
+                    can.Message(
+                        timestamp=frame.t_ns / 1e9,
+                        arbitration_id=frame.arbitration_id,
+                        is_extended_id=frame.is_extended,
+                        data=frame.data,
+                    )
+                )
+        finally:
+            bus.shutdown()
+
+    def player() -> None:
+        topics = [t for t in TOPICS if t != "/vehicle/can0"]
+        _play(endpoint, "--connect", probe, "--topics", *topics)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (car_bus, player)]
+    for thread in threads:
+        thread.start()
+    try:
+        result = pipeline.run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert result.frames >= 100
+    assert all(count > 0 for count in result.messages.values()), result.messages
+    lines = [json.loads(x) for x in (out / "detections.jsonl").read_text().splitlines()]
+    assert sum(1 for line in lines if "can" in line["inputs_ns"]) >= len(lines) // 2
+    assert (out / "run.mcap").stat().st_size > 0 and (out / "video.mp4").stat().st_size > 0
+    assert not {reason for _, reason in result.faults} & {"bus_down", "decode_error"}

@@ -353,12 +353,12 @@ def test_kitti_lift_sends_a_car_cell_into_the_car_box(frame: str) -> None:
     rig = load_kitti_calib(KITTI / "calib" / f"{frame}.txt")
     image = cv2.imread(str(KITTI / "image_2" / f"{frame}.png"))
     assert image.shape[:2] == (rig.camera("cam2").height, rig.camera("cam2").width)
-    # the rig frame is the Velodyne (1.73 m above the road): car centres lie near z = -1 m
+    # the rig frame is on the road (1.73 m below the Velodyne): car centres lie near z = 0.7 m
     geometry = ModelGeometry(
         bev=BevGrid((0.0, 70.4), (-40.0, 40.0), resolution=0.4),
         image_size=(192, 640),
         num_cameras=1,
-        lift_heights=(-1.5, -1.0, -0.5),
+        lift_heights=(0.23, 0.73, 1.23),
     )
     sensor = CameraSensor("cam2")
     context = PreprocessContext(geometry=geometry, rig=rig, sensor_names=("lidar", "cam2"))

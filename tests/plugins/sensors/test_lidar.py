@@ -12,8 +12,9 @@ import pytest
 
 from fusionrt import ConfigError, DecodeError, RawRecord
 from fusionrt.calibration import Rig, SensorCalibration, Transform
+from fusionrt.calibration.transforms import interpolate_poses
 from fusionrt.plugins.sensors import lidar
-from fusionrt.plugins.sensors.bev import lidar_bev_channels
+from fusionrt.plugins.sensors.bev import LidarBevRasterizer, lidar_bev_channels
 from fusionrt.plugins.sensors.lidar import (
     MSGTYPE_KITTI_BIN,
     MSGTYPE_NUSCENES_PCD_BIN,
@@ -28,6 +29,7 @@ from fusionrt.plugins.sensors.pcd import write_pcd
 from fusionrt.plugins.sensors.pointcloud2 import encode_pointcloud2
 from fusionrt.runtime.geometry import BevGrid, ModelGeometry
 from fusionrt.runtime.sensor import PreprocessContext
+from fusionrt.runtime.sync import poses_from_speed_yaw_rate
 from fusionrt.runtime.testing import parametrize_sensor_checks
 
 KITTI_REDUCED = Path("kitti/training/velodyne_reduced/000008.bin")
@@ -324,25 +326,40 @@ def test_pose_table_accepts_pairs_mappings_and_objects() -> None:
 
 
 class _RecordingCompensation:
-    """A stand-in for ``sync.compensate_points`` that records its inputs and shifts x by 10."""
+    """A stand-in for ``sync.compensate_points`` that records its inputs, applies the
+    ``sensor_to_ego`` mount and shifts x by 10."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, *args: Any) -> np.ndarray:
-        points, stamps, reference, pose_stamps, _ = args
+    def __call__(
+        self,
+        points: np.ndarray,
+        stamps: np.ndarray,
+        reference: int,
+        pose_stamps: np.ndarray,
+        poses: np.ndarray,
+        *,
+        time_resolution_ns: int,
+        sensor_to_ego: np.ndarray | None,
+    ) -> np.ndarray:
         self.calls.append(
             {
                 "points": np.array(points),
                 "stamps": np.array(stamps),
                 "reference": reference,
                 "pose_stamps": np.array(pose_stamps),
+                "time_resolution_ns": time_resolution_ns,
+                "sensor_to_ego": sensor_to_ego,
             }
         )
-        return np.asarray(points) + np.array([10.0, 0.0, 0.0])
+        ego = np.array(points, np.float64)
+        if sensor_to_ego is not None:
+            ego = ego @ sensor_to_ego[:3, :3].T + sensor_to_ego[:3, 3]
+        return ego + np.array([10.0, 0.0, 0.0])
 
 
-def test_ego_motion_compensation_gets_ego_points_and_per_point_stamps(
+def test_ego_motion_compensation_gets_sensor_points_mount_and_per_point_stamps(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recorder = _RecordingCompensation()
@@ -358,14 +375,53 @@ def test_ego_motion_compensation_gets_ego_points_and_per_point_stamps(
     raster = LidarSensor(time_resolution_ns=1).preprocess(_message(cloud), context)["lidar_bev"]
     LidarSensor().preprocess(_message(cloud), context)  # default: times rounded to 1 ms
     call, rounded = recorder.calls
-    np.testing.assert_allclose(call["points"][:2], [[2, 0, 1.5], [3, 0, 1.5]])  # ego frame
-    assert np.isnan(call["points"][2]).all()  # a point with a NaN time is dropped
+    np.testing.assert_allclose(call["points"], [[1, 0, 0], [2, 0, 0], [3, 0, 0]])  # sensor
+    np.testing.assert_allclose(call["sensor_to_ego"][:3, 3], [1.0, 0.0, 1.5])  # the rig's mount
     assert call["stamps"][:2].tolist() == [1_000_000_000, 1_062_500_000]
-    assert rounded["stamps"][:2].tolist() == [1_000_000_000, 1_063_000_000]
+    assert (call["time_resolution_ns"], rounded["time_resolution_ns"]) == (1, 1_000_000)
     assert call["reference"] == 1_200_000_000
     assert call["pose_stamps"].tolist() == [0, 2 * 10**9]
     assert raster[0, 64, 80] > 0 and raster[0, 66, 80] > 0  # x 12 and 13 after the shift
-    assert (raster[0] > 0).sum() == 2
+    assert (raster[0] > 0).sum() == 2  # the point with a NaN time is dropped
+
+
+def test_compensated_kitti_sweep_rasterises_as_the_plain_per_point_computation(
+    real_data: Path,
+) -> None:
+    # The real 120k-point KITTI scan as one 100 ms sweep (time by azimuth), on a turning ego,
+    # mounted 1.73 m up and yawed: the raster equals the one of the computation before the
+    # speed-up (sensor -> ego, times rounded to 1 ms, one pose per distinct time, one 3×3 per
+    # point in float64).
+    scan = read_points(real_data / KITTI_FULL)
+    cloud = np.zeros(len(scan), [*XYZI.descr, ("time", "<f4")])
+    for name in ("x", "y", "z", "intensity"):
+        cloud[name] = scan[name]
+    cloud["time"] = (np.arctan2(scan["y"], scan["x"]) + np.pi) / (2 * np.pi) * 0.1
+    pose_stamps = np.arange(900, 1_301, 20, dtype=np.int64) * 1_000_000
+    poses = poses_from_speed_yaw_rate(pose_stamps, 15.0, 0.5)
+    rig = _rig((0.2, 0.0, 1.73), ((-1.0, -0.9, 0.0), (3.7, 0.9, 1.6)), yaw=0.05)
+    context = PreprocessContext(
+        rig=rig, ego_poses=(pose_stamps, poses), reference_stamp_ns=1_050_000_000
+    )
+    message = _message(cloud)
+    raster = LidarSensor().preprocess(message, context)["lidar_bev"]
+
+    mount = rig.transform("lidar", "ego").matrix
+    xyz = np.stack([scan[a] for a in ("x", "y", "z")], axis=1).astype(np.float64)
+    ego = xyz @ mount[:3, :3].T + mount[:3, 3]
+    stamps, _ = point_stamps_ns(message.payload, message.stamp_ns, "time")
+    stamps = (stamps + 500_000) // 1_000_000 * 1_000_000
+    distinct, inverse = np.unique(stamps, return_inverse=True)
+    at = interpolate_poses(pose_stamps, poses, np.append(distinct, 1_050_000_000))
+    r_ref_t = at[-1, :3, :3].T
+    rotations = r_ref_t @ at[:-1, :3, :3]
+    translations = (at[:-1, :3, 3] - at[-1, :3, 3]) @ r_ref_t.T
+    moved = np.einsum("nij,nj->ni", rotations[inverse], ego) + translations[inverse]
+    plain = LidarBevRasterizer(ModelGeometry().bev).rasterize(
+        moved, scan["intensity"], None, rig.vehicle_box
+    )
+    assert (plain[0] > 0).sum() > 5000
+    np.testing.assert_array_equal(raster, plain)
 
 
 def test_no_compensation_without_times_poses_or_when_disabled(

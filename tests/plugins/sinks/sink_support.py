@@ -35,6 +35,17 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_PIPELINE = ROOT / "examples" / "pipelines" / "sample.yaml"
 SAMPLE_DRIVE = ROOT / "examples" / "drives" / "sample"
 SINK_ERROR = "fusionrt: error: SinkError: "
+#: the ``mcap`` sink's channels for the sample pipeline: topic -> Foxglove schema
+SAMPLE_MCAP_SCHEMAS = {
+    "/fusionrt/transforms": "foxglove.FrameTransforms",
+    "/fusionrt/detections": "foxglove.SceneUpdate",
+    "/fusionrt/ground_truth": "foxglove.SceneUpdate",
+    "/fusionrt/lidar/lidar_top": "foxglove.PointCloud",
+    "/fusionrt/radar/radar_front": "foxglove.PointCloud",
+    "/fusionrt/camera/camera_front/image": "foxglove.CompressedImage",
+    "/fusionrt/camera/camera_front/annotations": "foxglove.ImageAnnotations",
+    "/fusionrt/camera/camera_front/calibration": "foxglove.CameraCalibration",
+}
 
 
 # -- frames -------------------------------------------------------------------------------
@@ -155,9 +166,14 @@ def _message_class(name: str, schema: bytes) -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
+def decode_protobuf(name: str, schema: bytes, data: bytes) -> Any:
+    """A protobuf message of type ``name`` decoded with its schema (a ``FileDescriptorSet``)."""
+    return _message_class(name, bytes(schema)).FromString(data)
+
+
 def decode(schema: Any, data: bytes) -> Any:
     """A protobuf message of an MCAP schema (``FileDescriptorSet``), decoded strictly."""
-    return _message_class(schema.name, bytes(schema.data)).FromString(data)
+    return decode_protobuf(schema.name, bytes(schema.data), data)
 
 
 def mcap_messages(path: Path, *, torn_tail: bool = False) -> Iterator[tuple[str, Any]]:
@@ -177,15 +193,24 @@ def mcap_messages(path: Path, *, torn_tail: bool = False) -> Iterator[tuple[str,
 
 
 def check_foxglove_message(topic: str, message: Any) -> None:
-    """The message holds what its topic promises: cubes, a point cloud, a JPEG."""
-    if topic in ("/fusionrt/detections", "/fusionrt/ground_truth"):
-        assert all(len(entity.cubes) == 1 for entity in message.entities)
-    elif topic == "/fusionrt/lidar":
-        assert message.point_stride == 12 and len(message.data) % 12 == 0
-    else:
-        assert topic == "/fusionrt/camera" and message.format == "jpeg"
+    """The message holds what its schema promises: boxes that replace the previous frame's, a
+    point cloud of whole points, a JPEG that decodes, line pairs, transforms, a calibration."""
+    schema = message.DESCRIPTOR.full_name
+    if schema == "foxglove.SceneUpdate":
+        assert [d.type for d in message.deletions] == [1]  # ALL: replaces the previous frame
+        assert all(len(e.cubes) == 1 and not e.HasField("lifetime") for e in message.entities)
+    elif schema == "foxglove.PointCloud":
+        assert message.point_stride > 0 and len(message.data) % message.point_stride == 0
+    elif schema == "foxglove.CompressedImage":
+        assert topic.endswith("/image") and message.format == "jpeg"
         image = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.size > 0
+    elif schema == "foxglove.ImageAnnotations":
+        assert all(len(p.points) % 2 == 0 for p in message.points)  # LINE_LIST: pairs
+    elif schema == "foxglove.FrameTransforms":
+        assert message.transforms
+    else:
+        assert schema == "foxglove.CameraCalibration" and message.K[0] > 0, (topic, schema)
 
 
 def mp4_frames(path: Path) -> int:

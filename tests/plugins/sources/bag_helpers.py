@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +128,13 @@ def write_bag(
     storage: str = "mcap",
     *,
     compression: CompressionMode | None = None,
-    definitions: dict[str, str] | None = None,
+    definitions: dict[str, str | None] | None = None,
 ) -> Path:
     """Write ``messages`` (in the given order) to a rosbag2 at ``path``; returns ``path``.
 
     ``definitions`` maps msgtypes outside fusionrt's typestore to their ``.msg`` text
-    (``""``: write the type without any definition, as an unknown type).
+    (``""``: a message without fields; ``None``: the type is unknown, stored as rosbag2
+    stores a type whose definition it cannot find, with the encoding ``unknown``).
     """
     store = typestore()
     writer = Writer(path, version=9, storage_plugin=STORAGES[storage])
@@ -145,7 +149,7 @@ def write_bag(
                     connections[key] = writer.add_connection(
                         message.topic,
                         message.msgtype,
-                        msgdef=definitions[message.msgtype],
+                        msgdef=definitions[message.msgtype] or "",
                         rihs01="RIHS01_" + "0" * 64,
                     )
                 else:
@@ -153,7 +157,27 @@ def write_bag(
                         message.topic, message.msgtype, typestore=store
                     )
             writer.write(connections[key], message.stamp_ns, message.data)
+    for msgtype in [t for t, text in (definitions or {}).items() if text is None]:
+        _mark_unknown(storage_file(path), msgtype)
     return path
+
+
+def _mark_unknown(file: Path, msgtype: str) -> None:
+    """Store ``msgtype``'s (empty) definition with the encoding ``unknown``, as rosbag2 does
+    when it finds no definition (rosbags' writer always writes ``ros2msg``)."""
+    if file.suffix == ".db3":
+        with closing(sqlite3.connect(file)) as db, db:
+            db.execute(
+                "UPDATE message_definitions SET encoding = 'unknown' WHERE topic_type = ?",
+                (msgtype,),
+            )
+        return
+    # the MCAP schema record: name and encoding as (u32 length, bytes); same-length swap
+    name = msgtype.encode()
+    schema = struct.pack("<I", len(name)) + name + struct.pack("<I", 7)
+    data = file.read_bytes()
+    assert data.count(schema + b"ros2msg") >= 1, "uncompressed schema records expected"
+    file.write_bytes(data.replace(schema + b"ros2msg", schema + b"unknown"))
 
 
 def storage_file(bag: Path) -> Path:

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import zstandard
 from bag_helpers import (
     COMPRESSED_IMAGE,
     SAMPLE_BAG,
@@ -170,16 +171,30 @@ def test_flipped_bytes_in_a_sim_chunk_are_reported_never_replayed(
     start = chunk_data_offset(chunk)
     where = data.draw(st.integers(start, start + chunk.compressed_size - 1), label="byte")
     mask = data.draw(st.integers(1, 255), label="mask")
+    original = file.read_bytes()[start : start + chunk.compressed_size]
     with file.open("r+b") as f:
         f.seek(where)
         byte = f.read(1)[0]
         f.seek(where)
         f.write(bytes([byte ^ mask]))
+    flipped = file.read_bytes()[start : start + chunk.compressed_size]
     records, bad = _read(file.parent)
+    if _decompressed(flipped) == _decompressed(original):
+        # a few bits of a zstd frame do not reach its output: nothing was altered, nothing lost
+        assert keys(records) == intact and not bad
+        return
     assert keys(records) == intact - lost
     assert [(b.reason, b.offset, b.lost) for b in bad] == [
         ("corrupt_chunk", chunk.chunk_start_offset, sum(lost.values()))
     ]
+
+
+def _decompressed(frame: bytes) -> bytes | None:
+    """A zstd frame's output, ``None`` when it does not decompress."""
+    try:
+        return zstandard.ZstdDecompressor().decompressobj().decompress(frame)
+    except zstandard.ZstdError:
+        return None
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -123,7 +123,7 @@ def test_rig_projects_like_the_devkit(kitti: Path) -> None:
 def test_ground_truth_boxes_match_mmdet3d(kitti: Path) -> None:
     """Box centres project where mmdetection3d projected them; the boxes hold the car points."""
     source = KittiSource(kitti)
-    gt = source.ground_truth(8)
+    gt = source.frame_ground_truth(8)
     assert gt is not None and gt.stamp_ns == 8 * FRAME_PERIOD_NS
     assert gt.classes == ("car",) * 6 and gt.boxes.shape == (6, 7)
     labels = source.labels(8)
@@ -137,7 +137,7 @@ def test_ground_truth_boxes_match_mmdet3d(kitti: Path) -> None:
     np.testing.assert_allclose(depth, [c["depth"] for c in cars], atol=1e-3)
     np.testing.assert_allclose(gt.boxes[:, 3:6], [np.take(c["bbox_3d"], [3, 5, 4]) for c in cars])
     points = np.fromfile(kitti / "training/velodyne_reduced/000008.bin", np.float32)
-    xyz = points.reshape(-1, 4)[:, :3].astype(np.float64)
+    xyz = rig.transform("lidar", "ego").apply(points.reshape(-1, 4)[:, :3].astype(np.float64))
     for box, car in zip(gt.boxes, cars, strict=True):
         x, y, z, length, width, height, yaw = box
         c, s = np.cos(yaw), np.sin(yaw)
@@ -151,7 +151,7 @@ def test_ground_truth_boxes_match_mmdet3d(kitti: Path) -> None:
         # mmdet3d's own count differs by up to 8 % (its box corners and bounds); a box yawed
         # the wrong way holds 30-90 % fewer points.
         assert int(inside.sum()) == pytest.approx(car["num_lidar_pts"], rel=0.1, abs=3)
-    frame1 = source.ground_truth("000001")
+    frame1 = source.frame_ground_truth("000001")
     assert frame1 is not None and frame1.classes == (None, "car", "cyclist")  # Truck, Car, Cyclist
     assert [label.type for label in frame1.labels] == ["Truck", "Car", "Cyclist"]
 

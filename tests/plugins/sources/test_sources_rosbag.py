@@ -406,7 +406,7 @@ def test_unknown_type_is_counted_reported_and_skipped(tmp_path: Path, storage: s
         tmp_path / "bag",
         _shuffled(known + unknown),
         storage,
-        definitions={"vendor_msgs/msg/Blob": ""},
+        definitions={"vendor_msgs/msg/Blob": None},
     )
     reports: list[BadRecord] = []
     with RosbagSource(bag, on_bad_record=reports.append) as source:

@@ -74,6 +74,12 @@ def test_errors_name_the_drive_or_the_file(tmp_path):
     elsewhere = tmp_path / "other_topics.yaml"
     text = PIPELINE.read_text().replace("/sensors/lidar_top/points", "/sensors/roof/points")
     elsewhere.write_text(text.replace("../../fusionrt/", f"{ROOT}/fusionrt/"))
-    with pytest.raises(ConfigError, match="no synchronised frame") as none:
+    with pytest.raises(ConfigError, match="did you mean '/sensors/lidar_top/points'") as typo:
         feeds_from_drive(elsewhere, DRIVE, registry)
-    assert none.value.context == {"drive": str(DRIVE), "file": str(elsewhere)}
+    assert typo.value.context == {"file": str(elsewhere), "key": "sensors.lidar_top.topic"}
+    undecodable = tmp_path / "undecodable.yaml"  # the reference sensor's clouds are no images
+    text = PIPELINE.read_text().replace("plugin: lidar", "plugin: camera", 1)
+    undecodable.write_text(text.replace("../../fusionrt/", f"{ROOT}/fusionrt/"))
+    with pytest.raises(ConfigError, match="no synchronised frame") as none:
+        feeds_from_drive(undecodable, DRIVE, registry)
+    assert none.value.context == {"drive": str(DRIVE), "file": str(undecodable)}

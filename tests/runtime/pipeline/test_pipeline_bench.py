@@ -1,4 +1,4 @@
-"""``fusionrt bench``: the four hot-path figures come out of one run, consistently."""
+"""``fusionrt bench``: the five hot-path figures come out of one run, consistently."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pipeline_support import pipeline_dict, write_pipeline
 from fusionrt.runtime.bench import bench
 
 
-def test_bench_reports_the_four_figures(tmp_path, drive, registry):
-    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict(sinks=[]))
+def test_bench_reports_the_five_figures(tmp_path, drive, registry):
+    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict(sinks=[{"name": "jsonl"}]))
     results = bench(pipeline, drive, registry, workers=2, max_frames=8, rate=4.0)
     assert results["frames"] == 8 and results["backend"] == "onnxruntime"
     overhead = results["a_overhead"]
@@ -36,3 +36,6 @@ def test_bench_reports_the_four_figures(tmp_path, drive, registry):
     assert 0 < jitter["processing"]["p50_ms"] <= jitter["end_to_end"]["p50_ms"]
     assert jitter["processing"]["max_ms"] <= jitter["end_to_end"]["max_ms"]
     assert len(results["samples_ms"]["infer"]) == 8
+    sinks = results["e_sinks"]
+    assert sinks["sinks"] == ["jsonl"] and sinks["realtime_factor"] > 0
+    assert sinks["realtime_factor_no_sinks"] == realtime["factor"]

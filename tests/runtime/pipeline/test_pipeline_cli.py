@@ -21,7 +21,8 @@ SINKS = [{"name": "jsonl"}, {"name": "mcap"}, {"name": "video", "options": {"png
 
 def _env(*paths: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(HERE)])
+    inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]  # the tree tested
+    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(HERE), *inherited])
     return env
 
 
@@ -44,10 +45,14 @@ def _check_outputs(out: Path, frames: int | None = None) -> None:
         }
         messages = sum(1 for _ in reader.iter_messages())
     assert schemas == {
+        "/fusionrt/transforms": "foxglove.FrameTransforms",
         "/fusionrt/detections": "foxglove.SceneUpdate",
         "/fusionrt/ground_truth": "foxglove.SceneUpdate",
-        "/fusionrt/lidar": "foxglove.PointCloud",
-        "/fusionrt/camera": "foxglove.CompressedImage",
+        "/fusionrt/lidar/lidar_top": "foxglove.PointCloud",
+        "/fusionrt/radar/radar_front": "foxglove.PointCloud",
+        "/fusionrt/camera/camera_front/image": "foxglove.CompressedImage",
+        "/fusionrt/camera/camera_front/annotations": "foxglove.ImageAnnotations",
+        "/fusionrt/camera/camera_front/calibration": "foxglove.CameraCalibration",
     }
     assert counts["/fusionrt/detections"] == len(lines) and messages == sum(counts.values())
     assert all(
@@ -199,11 +204,15 @@ def test_a_drive_without_messages_for_the_pipeline_fails(tmp_path):
     bag = tmp_path / "empty_bag"
     store = get_typestore(Stores.ROS2_HUMBLE)
     with Writer(bag, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
-        for topic, (_, msgtype) in {
-            "/sensors/lidar_top/points": ("lidar", "sensor_msgs/msg/PointCloud2")
-        }.items():
+        for topic, msgtype in {
+            "/sensors/lidar_top/points": "sensor_msgs/msg/PointCloud2",
+            "/sensors/camera_front/image/compressed": "sensor_msgs/msg/CompressedImage",
+            "/sensors/radar_front/points": "sensor_msgs/msg/PointCloud2",
+        }.items():  # every topic of the pipeline, none with a message
             writer.add_connection(topic, msgtype, typestore=store)
-    pipeline = write_pipeline(tmp_path / "p.yaml", pipeline_dict())
+    data = pipeline_dict() | {"sensors_in_ego_frame": True}  # the bag has no rig.yaml
+    del data["ground_truth"]  # nor a ground-truth topic
+    pipeline = write_pipeline(tmp_path / "p.yaml", data)
     command = [sys.executable, str(MAIN), "run", str(pipeline), "--source", str(bag)]
     command += ["--out", str(tmp_path / "out")]
     done = subprocess.run(

@@ -8,6 +8,7 @@ engine on real sensor tensors; it is not a detector (the reference model is).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from fusionrt.runtime.components import Model
+from fusionrt.runtime.components import Fuser, Model
 from fusionrt.runtime.engines.base import NetworkSource
 from fusionrt.runtime.geometry import BevGrid, ModelGeometry
 from fusionrt.runtime.hookspecs import hookimpl
@@ -97,12 +98,7 @@ class ToyModel(Model):
 
     def network_source(self) -> NetworkSource:
         path = Path(tempfile.gettempdir()) / "fusionrt-toy-model.onnx"
-        data = _graph().SerializeToString()
-        if not path.exists() or path.read_bytes() != data:
-            tmp = path.with_suffix(f".{id(self)}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        return NetworkSource(INPUTS, OUTPUTS, onnx_path=path)
+        return _network(path, _graph(), INPUTS)
 
     def make_feed(self, tensors, present):
         feed = super().make_feed(tensors, present)
@@ -131,6 +127,81 @@ class ToyModel(Model):
         return Detections(stamp_ns, boxes, scores, np.zeros(count, np.int64))
 
 
+def _network(path: Path, graph: onnx.ModelProto, inputs: tuple[TensorSpec, ...]) -> NetworkSource:
+    data = graph.SerializeToString()
+    if not path.exists() or path.read_bytes() != data:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return NetworkSource(inputs, OUTPUTS, onnx_path=path)
+
+
+RADAR_INPUTS = (INPUTS[2], INPUTS[3])
+
+
+def _radar_graph() -> onnx.ModelProto:
+    """The heatmap is the radar occupancy times its mask entry: a model of the radar alone."""
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "zero"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.array(2, np.int64), "i2"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["modality_mask", "i2"], ["m_radar"]),
+        helper.make_node("Slice", ["radar_bev", "zero", "one", "zero"], ["radar0"]),
+        helper.make_node("Mul", ["radar0", "m_radar"], ["heatmap"]),
+    ]
+    value = lambda s: helper.make_tensor_value_info(s.name, TensorProto.FLOAT, list(s.shape))  # noqa: E731
+    graph = helper.make_graph(
+        nodes, "toy_radar", [value(s) for s in RADAR_INPUTS], [value(s) for s in OUTPUTS], inits
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="fusionrt-tests",
+        ir_version=8,
+    )
+
+
+class ToyRadarModel(ToyModel):
+    """The toy model of the radar alone (decision-level fusion tests)."""
+
+    name: ClassVar[str] = "toy_radar"
+
+    def input_specs(self) -> list[TensorSpec]:
+        return list(RADAR_INPUTS)
+
+    def network_source(self) -> NetworkSource:
+        return _network(
+            Path(tempfile.gettempdir()) / "fusionrt-toy-radar.onnx", _radar_graph(), RADAR_INPUTS
+        )
+
+
+class UnionFuser(Fuser):
+    """Test fuser: every model's detections, one after the other (``None``s skipped)."""
+
+    name: ClassVar[str] = "union"
+
+    def __init__(self, models: list[str]) -> None:
+        self.models = models
+
+    def fuse(self, detections, stamp_ns):
+        parts = [detections[m] for m in self.models if detections[m] is not None]
+        if not parts:
+            return Detections.empty(stamp_ns)
+        return Detections(
+            stamp_ns,
+            np.concatenate([d.boxes for d in parts]),
+            np.concatenate([d.scores for d in parts]),
+            np.concatenate([d.labels for d in parts]),
+        )
+
+
 @hookimpl
 def fusionrt_models() -> list[type[Model]]:
-    return [ToyModel]
+    return [ToyModel, ToyRadarModel]
+
+
+@hookimpl
+def fusionrt_fusers() -> list[type[Fuser]]:
+    return [UnionFuser]

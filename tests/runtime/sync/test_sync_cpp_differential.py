@@ -3,9 +3,10 @@
 Compiles ``cpp/approximate_time_driver.cpp`` against the real
 ``message_filters/sync_policies/approximate_time.hpp`` (from a checkout of ros2/message_filters:
 set ``FUSIONRT_MESSAGE_FILTERS_INCLUDE`` to its ``include`` folder) with small stand-ins for
-rclcpp's Time/Duration and the Synchronizer (``cpp/stubs``), runs thousands of random cases
-through both, and compares, push by push, the sets published and the messages released
-unpublished (the C++ releases a message exactly when the Python policy reports its drop).
+rclcpp's Time/Duration (as ``rclcpp/time.hpp``, ``rclcpp/duration.hpp`` and, for message_filters
+6.0.6 and later, ``rclcpp/rclcpp.hpp``) and the Synchronizer (``cpp/stubs``), runs thousands of
+random cases through both, and compares, push by push, the sets published and the messages
+released unpublished (the C++ releases a message exactly when the Python policy reports its drop).
 
 Skipped when the variable is unset or no C++17 compiler is found.
 """

@@ -30,7 +30,7 @@ from fusionrt.plugins.sensors.can import CanSensor
 from fusionrt.plugins.sensors.lidar import LidarSensor
 from fusionrt.plugins.sensors.radar import RadarSensor
 from fusionrt.plugins.sensors.text import TextLogSensor
-from fusionrt.plugins.sources.rosbag import RosbagSource
+from fusionrt.plugins.sources.rosbag import RosbagSource, bag_path
 from fusionrt.runtime.assembly import AssembledFrame, FrameAssembler, SensorBinding
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.evaluation import GT_TOLERANCE_NS, detection_targets
@@ -122,10 +122,14 @@ def read_ground_truth(bag: Path) -> list[GroundTruth]:
 
 
 def drive_bag(drive: Path) -> Path:
-    """The bag directory of a drive (``DRIVE/bag``), or ``ConfigError``."""
-    bag = Path(drive) / "bag"
-    if not (bag / "metadata.yaml").is_file():
-        raise ConfigError(f"{drive} is not a recorded drive: no bag/metadata.yaml", file=str(drive))
+    """The bag of a drive (``DRIVE/bag``, or ``DRIVE`` itself: a folder the rosbag source
+    opens, ``metadata.yaml`` or not), or ``ConfigError``."""
+    bag = bag_path(drive)
+    if bag is None:
+        raise ConfigError(
+            f"{drive} is not a recorded drive: no ROS 2 bag in it (bag/ or .mcap/.db3 files)",
+            file=str(drive),
+        )
     return bag
 
 

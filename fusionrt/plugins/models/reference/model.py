@@ -43,6 +43,15 @@ VARIANTS_DIR = ARTEFACTS / "variants"
 MASKABLE = ("camera", "lidar", "radar", "text")
 #: The shipped variants: the fused model and one single-sensor model per sensor.
 VARIANTS = ("fused", *layout.SENSORS)
+#: The default ``score_threshold``: the operating point of the evaluation (the threshold of the
+#: highest F1 at 2 m on the held-out drives, ``eval.shipped.operating_point`` of the model
+#: card); a test keeps the two equal.
+DEFAULT_SCORE_THRESHOLD = 0.38
+#: The default ``min_lidar_cells``: a tenth of the cells the sparsest sweeps the model was
+#: evaluated on occupy (the sample drive's 16-beam lidar: 543 or more; the simulated 32-beam
+#: lidar of the held-out drives: 1 211 or more).
+DEFAULT_MIN_LIDAR_CELLS = 50
+_DENSITY = 0  # the density channel of lidar_bev (fusionrt.plugins.sensors.bev)
 
 
 @dataclass(frozen=True)
@@ -100,16 +109,22 @@ class ReferenceModel(Model):
     list, or ``"camera,lidar"``): the others are fed as missing (zeros and a 0 in
     ``modality_mask``) whatever the sensors delivered — the masked ablation of
     ``fusionrt eval --modalities``; ``top_k`` (100) detections at most per frame, of score at
-    least ``score_threshold`` (0.05).
+    least ``score_threshold`` (:data:`DEFAULT_SCORE_THRESHOLD`, the evaluation's operating
+    point); ``min_lidar_cells``: a lidar sweep occupying fewer BEV cells is fed as missing (a
+    blocked or failed lidar; the network answers a few stray points with confident boxes).
     """
 
     name: ClassVar[str] = "reference"
+    #: Trained on drives whose ego is on the road: the BEV z range (-0.5, 3.5) m, the lift
+    #: heights and the regressed box heights are heights above the road.
+    road_level_ego: ClassVar[bool] = True
     option_specs: ClassVar[Mapping[str, Option]] = {
         "variant": Option("fused", str, choices=VARIANTS),
         "onnx": Option(None, str, nullable=True),
         "modalities": Option(None, (str, list), item=str, nullable=True),
         "top_k": Option(100, int, minimum=1),
-        "score_threshold": Option(0.05, float, minimum=0, maximum=1),
+        "score_threshold": Option(DEFAULT_SCORE_THRESHOLD, float, minimum=0, maximum=1),
+        "min_lidar_cells": Option(DEFAULT_MIN_LIDAR_CELLS, int, minimum=0),
     }
 
     def __init__(self, modalities: Iterable[str] | str | None = None, **options: Any) -> None:
@@ -123,6 +138,7 @@ class ReferenceModel(Model):
             self.modalities = tuple(m for m in self.modalities if m in (self.variant, "can"))
         self.top_k: int = self.options["top_k"]
         self.score_threshold: float = self.options["score_threshold"]
+        self.min_lidar_cells: int = self.options["min_lidar_cells"]
         self._inputs = layout.input_specs()
         self._zeros = {spec.name: spec.zeros() for spec in self._inputs}
         self._outputs: list[TensorSpec] | None = None
@@ -149,19 +165,27 @@ class ReferenceModel(Model):
     def make_feed(
         self, tensors: Mapping[str, np.ndarray], present: Mapping[str, bool]
     ) -> dict[str, np.ndarray]:
-        """The declared inputs, zeros for absent or masked modalities, and ``modality_mask``."""
-        mask = np.array(
-            [bool(present.get(m, False)) and m in self.modalities for m in layout.MODALITIES],
-            np.float32,
-        )
+        """The declared inputs, zeros for absent or masked modalities, and ``modality_mask``;
+        a lidar raster with fewer than ``min_lidar_cells`` occupied cells counts as absent."""
+        on = {m: bool(present.get(m, False)) and m in self.modalities for m in layout.MODALITIES}
+        lidar = tensors.get(layout.LIDAR_BEV)
+        if on["lidar"] and lidar is not None:
+            on["lidar"] = int(np.count_nonzero(lidar[_DENSITY])) >= self.min_lidar_cells
+        mask = np.array([on[m] for m in layout.MODALITIES], np.float32)
         feed: dict[str, np.ndarray] = {}
         for spec in self._inputs[:-1]:
-            on = spec.sensor is None or mask[layout.MODALITIES.index(spec.sensor)] > 0
+            use = spec.sensor is None or on[spec.sensor]
             feed[spec.name] = (
-                tensors[spec.name] if on and spec.name in tensors else self._zeros[spec.name]
+                tensors[spec.name] if use and spec.name in tensors else self._zeros[spec.name]
             )
         feed[layout.MODALITY_MASK] = mask
         return feed
+
+    def contributes(self, feed: Mapping[str, np.ndarray]) -> bool:
+        """Whether one of the model's sensors (camera, lidar, radar) is on in ``feed``: text
+        and CAN alone give no boxes worth fusing."""
+        mask = feed[layout.MODALITY_MASK]
+        return any(mask[layout.MODALITIES.index(s)] > 0 for s in layout.SENSORS)
 
     def postprocess(self, outputs: Mapping[str, np.ndarray], stamp_ns: int) -> Detections:
         """Top-k heatmap peaks (3×3 max-pool NMS) decoded to boxes in the ego frame."""
@@ -202,6 +226,13 @@ class ReferenceModel(Model):
     def network_source(self) -> NetworkSource:
         """The variant's ONNX file and, for a shipped variant, the PyTorch module with its
         weights (an ``onnx`` network has no weights file: ONNX backends only)."""
+        if self.options["onnx"] is None and not self.artefacts.onnx.is_file():
+            raise ConfigError(
+                f"the {self.variant} variant of the reference model is not installed "
+                f"(fusionrt train ship --variant {self.variant} writes it)",
+                key="variant",
+                file=str(self.artefacts.onnx),
+            )
         return NetworkSource(
             tuple(self.input_specs()),
             tuple(self.output_specs()),

@@ -6,15 +6,17 @@ Example::
     fusionrt eval --drive drives/fog --modalities lidar,camera --backend onnxruntime --json l+c.json
 
 OUT holds ``map`` (overall, car, pedestrian, cyclist), ``ap`` (per class and threshold),
-``frames``, ``conditions`` (the same per condition group: clear, fog, night, rain,
-sensor_failure, degraded) and, without ``--modalities``, ``ablation`` (overall mAP with only
-some modalities kept: all, camera, lidar, radar, lidar+camera, all-but-text, all-but-X) and
-``ablation_by_condition``; unless ``--no-decision``, ``decision_level`` (``{"wbf": mAP,
-"probabilistic": mAP}``: the single-sensor models fused per frame, see
-:mod:`.decision`) with ``decision_level_by_condition`` and the members' own
-``single_sensor_by_condition``; with ``--compare NAME=FILE.onnx``, ``compare_by_condition``;
-with ``--explain-plot DIR``, ``explanations`` (per drive and frame, each modality's
-contribution; plotted to ``DIR/DRIVE.png``).
+``frames``, ``operating_point`` (the score threshold of the highest F1 at 2 m, all classes:
+the model's default ``score_threshold``), ``conditions`` (the same per condition group:
+clear, fog, night, rain, sensor_failure, degraded) and, without ``--modalities``,
+``ablation`` (overall mAP with only some modalities kept: all, camera, lidar, radar,
+lidar+camera, all-but-text, all-but-X) and ``ablation_by_condition``; with
+``--decision``, ``decision_level`` (``{"wbf": mAP, "probabilistic": mAP}``: the
+single-sensor models fused per frame, see :mod:`.decision`) with
+``decision_level_by_condition`` and the members' own ``single_sensor_by_condition``; with
+``--compare NAME=FILE.onnx``, ``compare_by_condition``; with ``--explain-plot DIR``,
+``explanations`` (per drive and frame, each modality's contribution; plotted to
+``DIR/DRIVE.png``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fusionrt.plugins.models.reference.layout import SENSORS
 from fusionrt.plugins.models.reference.model import MASKABLE, ReferenceModel, parse_modalities
@@ -34,6 +36,9 @@ from fusionrt.runtime.errors import ConfigError
 
 #: The decision-level fusers evaluated (``decision_level`` in OUT).
 DECISION_FUSERS = ("wbf", "probabilistic")
+
+if TYPE_CHECKING:
+    from fusionrt.runtime.evaluation import OperatingPoint
 
 
 def _by_condition(reports: dict[str, Any]) -> dict[str, float | None]:
@@ -59,7 +64,7 @@ def evaluate(
     quiet: bool = False,
     *,
     compare: dict[str, Path] | None = None,
-    decision: bool = True,
+    decision: bool = False,
     decision_onnx: dict[str, Path] | None = None,
     calibration: Path | None = None,
     explain_plot: Path | None = None,
@@ -70,10 +75,12 @@ def evaluate(
     from fusionrt.plugins.models.reference.eval import decision as level  # noqa: PLC0415
     from fusionrt.plugins.models.reference.eval.runner import (  # noqa: PLC0415
         ABLATION,
+        EVAL_SCORE_THRESHOLD,
         Member,
         run_drives,
         summarise,
     )
+    from fusionrt.runtime.evaluation import operating_point  # noqa: PLC0415
 
     for drive in drives:  # every drive checked before any engine opens
         if not Path(drive).is_dir():
@@ -99,13 +106,15 @@ def evaluate(
             return stack.enter_context(open_engine(model.network_source(), backend))
 
         engine = engine_of(main_model)
-        onnx_args = {} if onnx_path is None else {"onnx": str(onnx_path)}
+        onnx_args: dict[str, Any] = {"score_threshold": EVAL_SCORE_THRESHOLD}
+        if onnx_path is not None:
+            onnx_args["onnx"] = str(onnx_path)
         members = [
             Member(name, ReferenceModel(kept_set, **onnx_args), engine.infer)
             for name, kept_set in variants.items()
         ]
         for name, path in compare.items():
-            other = ReferenceModel(onnx=str(path))
+            other = ReferenceModel(onnx=str(path), score_threshold=EVAL_SCORE_THRESHOLD)
             members.append(Member(f"compare:{name}", other, engine_of(other).infer))
         fused = []
         if decision:
@@ -130,6 +139,9 @@ def evaluate(
         "drives": [str(d) for d in drives],
         "modalities": [m for m in kept if m in MASKABLE],
         **overall.to_dict(),
+        "operating_point": _to_dict(
+            operating_point([f for g in results[main].values() for f in g])
+        ),
         "conditions": {g: r.to_dict() for g, r in reports[main].items() if g != "overall"},
         "wall_s": round(time.perf_counter() - start, 1),
     }
@@ -175,6 +187,10 @@ def _explain(
     return out
 
 
+def _to_dict(point: OperatingPoint | None) -> dict[str, float | int] | None:
+    return None if point is None else point.to_dict()
+
+
 def _run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.drive,
@@ -183,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         args.onnx,
         args.quiet,
         compare=named_paths(args.compare, "compare"),
-        decision=not args.no_decision,
+        decision=args.decision,
         decision_onnx=named_paths(args.decision_onnx, "decision-onnx"),
         calibration=args.calibration,
         explain_plot=args.explain_plot,
@@ -192,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     overall = result["map"]
     print(f"mAP {overall} over {result['frames']} frames -> {args.json}")
+    print("operating point:", json.dumps(result["operating_point"]))
     for key in ("ablation", "decision_level"):
         if key in result:
             print(f"{key} (overall mAP):", json.dumps(result[key]))
@@ -225,9 +242,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(repeatable; compare_by_condition in OUT)",
     )
     p.add_argument(
-        "--no-decision",
+        "--decision",
         action="store_true",
-        help="skip the decision-level fusion of the single-sensor models",
+        help="also fuse the single-sensor models per frame (wbf, probabilistic): "
+        "decision_level in OUT",
     )
     p.add_argument(
         "--decision-onnx",

@@ -81,7 +81,7 @@ def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
     def add(name: str, standard: Any, degraded: Any) -> None:
         rows.setdefault(name, []).append(_row(standard, degraded))
 
-    extra = {"lidar-s0": (std, deg)}
+    extra: dict[str, tuple[Any, Any]] = {"lidar-s0": (std, deg)}
     for path in sorted(runs.glob("eval_standard_lidar-s*.json")):
         seed = path.stem.removeprefix("eval_standard_")
         pair = (_load(path), _load(runs / f"eval_degraded_{seed}.json"))

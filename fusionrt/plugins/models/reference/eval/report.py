@@ -37,7 +37,16 @@ def combine(runs: Path) -> dict[str, Any]:
         "drives": fused["drives"],
         "frames": fused["frames"],
         "shipped": {
-            k: fused[k] for k in ("map", "ap", "conditions", "ablation", "ablation_by_condition")
+            k: fused[k]
+            for k in (
+                "map",
+                "ap",
+                "operating_point",
+                "conditions",
+                "ablation",
+                "ablation_by_condition",
+            )
+            if k in fused
         },
         "map": fused["map"],
         "ablation": fused["ablation"],

@@ -43,6 +43,9 @@ ABLATION: dict[str, tuple[str, ...]] = {
 }
 SENSOR_FAILURE = "sensor_failure"
 DEGRADED = "degraded"
+#: Score down to which the evaluation keeps detections: mAP ranks them all, and the operating
+#: point (the model's default ``score_threshold``) is chosen among them.
+EVAL_SCORE_THRESHOLD = 0.05
 
 Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 

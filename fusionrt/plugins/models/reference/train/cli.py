@@ -109,7 +109,14 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     from fusionrt.plugins.models.reference.train.ship import ship  # noqa: PLC0415
 
-    card = ship(args.checkpoint, args.eval_json, args.bench_json, variant=args.variant)
+    card = ship(
+        args.checkpoint,
+        args.eval_json,
+        args.bench_json,
+        variant=args.variant,
+        sample_drive=args.sample_drive,
+        sample_index=args.sample_index,
+    )
     print(json.dumps({k: card[k] for k in ("params", "flops", "onnx_bytes")}))
     return 0
 
@@ -171,6 +178,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         default="fused",
         help="which shipped network to replace: the fused model or a single-sensor one",
     )
+    ship.add_argument(
+        "--sample-drive",
+        type=Path,
+        help="store a frame of this drive as the sample frame the export is verified on "
+        "(default: keep the shipped one)",
+    )
+    ship.add_argument("--sample-index", type=int, default=100, help="that frame's index (100)")
     export = actions.add_parser("export", help="export a checkpoint to ONNX (verified)")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")

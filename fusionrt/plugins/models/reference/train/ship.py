@@ -42,15 +42,20 @@ from fusionrt.runtime.engines.trt_support import check_onnx
 from fusionrt.runtime.errors import ConfigError
 
 
-def write_sample_frame(drive: Path, index: int = 100) -> Path:
-    """Store the sensor tensors of frame ``index`` of ``drive`` as the shipped sample frame."""
-    for i, item in enumerate(iter_drive_frames(drive, lambda tensors, present: dict(tensors))):
-        if i == index:
+def write_sample_frame(drive: Path, index: int = 100, path: Path = SAMPLE_FRAME_PATH) -> Path:
+    """Store the sensor tensors of frame ``index`` of ``drive`` as the sample frame at ``path``
+    (the frames :meth:`ReferenceModel.sample_feeds` gives, on which the export is verified)."""
+    frames = 0
+    for item in iter_drive_frames(drive, lambda tensors, present: dict(tensors)):
+        if frames == index:
             names = [s.name for s in layout.input_specs()[:-1]]
             tensors = {n: item.assembled.feed[n] for n in names}
-            np.savez_compressed(SAMPLE_FRAME_PATH, **tensors)  # type: ignore[arg-type]
-            return SAMPLE_FRAME_PATH
-    raise ValueError(f"{drive} has fewer than {index + 1} frames")
+            np.savez_compressed(path, **tensors)  # type: ignore[arg-type]
+            return path
+        frames += 1
+    raise ConfigError(
+        f"the drive has {frames} frames, no frame {index}", file=str(drive), key="--sample-index"
+    )
 
 
 def network_flops(module: torch.nn.Module, feed: dict[str, np.ndarray]) -> int:
@@ -104,9 +109,16 @@ def ship(
     checkpoint: Path,
     eval_json: Path | None = None,
     bench_json: Path | None = None,
+    *,
     variant: str = "fused",
+    sample_drive: Path | None = None,
+    sample_index: int = 100,
 ) -> dict[str, Any]:
-    """Write the artefacts of ``variant`` from ``checkpoint``; returns the model card."""
+    """Write the artefacts of ``variant`` from ``checkpoint``; returns the model card.
+
+    ``sample_drive``: first store its frame ``sample_index`` as the sample frame (default:
+    keep the shipped one).
+    """
     network, state = load_checkpoint(checkpoint)
     files = artefacts(variant)
     trained = [m for m in state["train_config"]["modalities"] if m in MASKABLE]
@@ -122,6 +134,8 @@ def ship(
             "networks with `fusionrt train export` and run them with the onnx option",
             file=str(checkpoint),
         )
+    if sample_drive is not None:
+        write_sample_frame(sample_drive, sample_index)
     files.onnx.parent.mkdir(parents=True, exist_ok=True)
     save_weights(network, files.weights)
     model = ReferenceModel(variant=variant)
