@@ -177,6 +177,15 @@ class Model(ABC):
             for spec in self.input_specs()
         }
 
+    def contributes(self, feed: Mapping[str, np.ndarray]) -> bool:
+        """Whether ``feed`` (from :meth:`make_feed`) holds sensor data the model detects from.
+
+        With a fuser, a model that does not contribute to a frame gives ``None`` there (it is
+        not run, and it is counted) rather than boxes guessed from context alone, such as a
+        single-sensor model fed only the CAN bus. Default: ``True``.
+        """
+        return True
+
 
 class Fuser(ABC):
     """Decision-level fusion: combines the detections of a pipeline's models, frame by frame.

@@ -960,6 +960,11 @@ class Pipeline:
                     self.model_without_input[name] += 1
                 continue
             feed = model.make_feed(merged, present)
+            if not model.contributes(feed):
+                per_model[name] = None  # e.g. its sensor's data was masked as unusable
+                with self._drop_lock:
+                    self.model_without_input[name] += 1
+                continue
             per_model[name] = self._run_model(name, engines[name], feed, job, f".{name}")
         start = time.perf_counter_ns()
         try:

@@ -22,7 +22,8 @@ is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeli
 counts the jumps every stream made at once (a bag looping), each logged with its size;
 ``stale`` how many times each sensor went silent for longer than its expected period × k;
 ``models_without_input`` (several models) the frames each model sat out because none of its
-sensors had a message (it contributed nothing to them);
+sensors had a message, or its feed held no usable sensor data (``Model.contributes``): it
+contributed nothing to them;
 ``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
 sleep through (``--max-gap``).
 

@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from fusionrt.runtime.messages import Detections
@@ -58,6 +57,8 @@ _EPS = 1e-6
 
 def bev_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of the bird's-eye-view footprints of two boxes (``x y z l w h yaw``)."""
+    import cv2  # noqa: PLC0415  (only for bev_iou matching: listing plugins stays fast)
+
     rect_a = ((float(a[0]), float(a[1])), (float(a[3]), float(a[4])), float(np.degrees(a[6])))
     rect_b = ((float(b[0]), float(b[1])), (float(b[3]), float(b[4])), float(np.degrees(b[6])))
     kind, polygon = cv2.rotatedRectangleIntersection(rect_a, rect_b)

@@ -18,15 +18,25 @@ scikit-learn, which fusionrt does not otherwise depend on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fusionrt.plugins.fusers.boxes import Calibration
+from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.messages import Detections
 
-__all__ = ["CalibrationCounts", "fit_calibration", "isotonic", "match_detections"]
+__all__ = [
+    "CalibrationCounts",
+    "DecisionCalibration",
+    "fit_calibration",
+    "isotonic",
+    "match_detections",
+]
 
 #: Score bins (detections below 0.05 are not output by the reference model).
 SCORE_EDGES = np.concatenate([[0.0], np.linspace(0.05, 0.95, 19), [1.0]])
@@ -141,3 +151,45 @@ def fit_calibration(
     for detections, gt_xy, gt_labels in frames:
         counts.add(detections, gt_xy, gt_labels)
     return counts.calibration()
+
+
+@dataclass(frozen=True)
+class DecisionCalibration:
+    """Per model (by name): its calibration and WBF weight (its training-drive mAP).
+
+    The JSON of ``fusionrt train calibrate``: ``{"drives": [...], "models": {NAME:
+    {"wbf_weight": w, "calibration": {...}}}}``; the runtime's fusers read it too.
+    """
+
+    calibration: dict[str, Calibration]
+    weights: dict[str, float]
+    drives: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {
+            "drives": list(self.drives),
+            "models": {
+                s: {"wbf_weight": self.weights[s], "calibration": c.to_dict()}
+                for s, c in self.calibration.items()
+            },
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> DecisionCalibration:
+        """Read a file of ``fusionrt train calibrate`` (``ConfigError`` naming it if bad)."""
+        try:
+            d = json.loads(Path(path).read_text())
+            models = d["models"]
+            return cls(
+                {s: Calibration.from_dict(m["calibration"]) for s, m in models.items()},
+                {s: float(m["wbf_weight"]) for s, m in models.items()},
+                tuple(d.get("drives", ())),
+            )
+        except FileNotFoundError:
+            raise ConfigError("decision calibration not found", file=str(path)) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"not a decision calibration (fusionrt train calibrate): {exc!r}"[:200],
+                file=str(path),
+            ) from None

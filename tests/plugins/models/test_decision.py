@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fusionrt import ConfigError
@@ -47,3 +48,24 @@ def test_named_paths_and_variants():
         ReferenceModel(variant="sonar")
     assert ReferenceModel(variant="radar").modalities == ("radar", "can")
     assert ReferenceModel(["lidar", "radar"], variant="radar").modalities == ("radar", "can")
+
+
+def test_a_variant_that_is_not_installed_is_named_before_any_engine_opens(tmp_path, monkeypatch):
+    from fusionrt.plugins.models.reference import model as reference  # noqa: PLC0415
+    from fusionrt.plugins.models.reference.eval.decision import member_model  # noqa: PLC0415
+
+    monkeypatch.setattr(reference, "VARIANTS_DIR", tmp_path / "variants")
+    with pytest.raises(ConfigError, match="lidar variant of the reference model is not installed"):
+        ReferenceModel(variant="lidar").network_source()
+    with pytest.raises(ConfigError, match="--decision-onnx radar=FILE.onnx") as info:
+        member_model("radar")
+    assert info.value.context["file"] == str(tmp_path / "variants" / "radar.onnx")
+
+
+def test_a_single_sensor_model_fed_only_context_contributes_nothing():
+    model = ReferenceModel(modalities="lidar")
+    tensors = {spec.name: spec.zeros() for spec in model.input_specs()}
+    assert not model.contributes(model.make_feed(tensors, {"can": True, "text": True}))
+    assert not model.contributes(model.make_feed(tensors, {"camera": True, "can": True}))
+    dense = dict(tensors, lidar_bev=np.ones_like(tensors["lidar_bev"]))
+    assert model.contributes(model.make_feed(dense, {"lidar": True, "can": True}))

@@ -15,16 +15,20 @@ JSON file, shipped as ``variants/decision_calibration.json``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fusionrt.plugins.fusers.boxes import Calibration, probabilistic_fusion, weighted_box_fusion
-from fusionrt.plugins.fusers.calibration import CalibrationCounts
+from fusionrt.plugins.fusers.boxes import probabilistic_fusion, weighted_box_fusion
+from fusionrt.plugins.fusers.calibration import CalibrationCounts, DecisionCalibration
 from fusionrt.plugins.models.reference import layout
-from fusionrt.plugins.models.reference.eval.runner import Fusion, Infer, Member, frame_result
+from fusionrt.plugins.models.reference.eval.runner import (
+    EVAL_SCORE_THRESHOLD,
+    Fusion,
+    Infer,
+    Member,
+    frame_result,
+)
 from fusionrt.plugins.models.reference.model import VARIANTS_DIR, ReferenceModel
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.runtime.evaluation import mean_average_precision
@@ -40,49 +44,20 @@ __all__ = [
 CALIBRATION_PATH = VARIANTS_DIR / "decision_calibration.json"
 
 
-@dataclass(frozen=True)
-class DecisionCalibration:
-    """Per sensor model: its calibration and WBF weight (its training-drive mAP)."""
-
-    calibration: dict[str, Calibration]
-    weights: dict[str, float]
-    drives: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON."""
-        return {
-            "drives": list(self.drives),
-            "models": {
-                s: {"wbf_weight": self.weights[s], "calibration": c.to_dict()}
-                for s, c in self.calibration.items()
-            },
-        }
-
-    @classmethod
-    def load(cls, path: Path = CALIBRATION_PATH) -> DecisionCalibration:
-        """Read a file written by :func:`calibrate` (``ConfigError`` naming it if bad)."""
-        try:
-            d = json.loads(Path(path).read_text())
-            models = d["models"]
-            return cls(
-                {s: Calibration.from_dict(m["calibration"]) for s, m in models.items()},
-                {s: float(m["wbf_weight"]) for s, m in models.items()},
-                tuple(d.get("drives", ())),
-            )
-        except FileNotFoundError:
-            raise ConfigError("decision calibration not found", file=str(path)) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"not a decision calibration (fusionrt train calibrate): {exc!r}"[:200],
-                file=str(path),
-            ) from None
-
-
 def member_model(sensor: str, onnx: Path | None = None) -> ReferenceModel:
-    """The single-sensor model of ``sensor``: the shipped variant or ``onnx``."""
-    if onnx is None:
-        return ReferenceModel(variant=sensor)
-    return ReferenceModel([sensor], onnx=str(onnx))
+    """The single-sensor model of ``sensor``: the shipped variant or ``onnx`` (scores kept
+    down to the evaluation's threshold)."""
+    if onnx is not None:
+        return ReferenceModel([sensor], onnx=str(onnx), score_threshold=EVAL_SCORE_THRESHOLD)
+    model = ReferenceModel(variant=sensor, score_threshold=EVAL_SCORE_THRESHOLD)
+    if not model.artefacts.onnx.is_file():
+        raise ConfigError(
+            f"no single-sensor {sensor} model is shipped: train one (fusionrt train fit "
+            f"--modalities {sensor}), ship it (fusionrt train ship --variant {sensor}) or "
+            f"pass --decision-onnx {sensor}=FILE.onnx",
+            file=str(model.artefacts.onnx),
+        )
+    return model
 
 
 def decision_members(models: Mapping[str, tuple[ReferenceModel, Infer]]) -> list[Member]:
