@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from fusionrt import ConfigError
+from fusionrt.plugins.models.reference import model as reference
 from fusionrt.plugins.models.reference.eval.cli import named_paths
-from fusionrt.plugins.models.reference.eval.decision import DecisionCalibration, fusions
+from fusionrt.plugins.models.reference.eval.decision import (
+    DecisionCalibration,
+    fusions,
+    member_model,
+)
 from fusionrt.plugins.models.reference.model import ReferenceModel
 
 
@@ -51,13 +56,10 @@ def test_named_paths_and_variants():
 
 
 def test_a_variant_that_is_not_installed_is_named_before_any_engine_opens(tmp_path, monkeypatch):
-    from fusionrt.plugins.models.reference import model as reference  # noqa: PLC0415
-    from fusionrt.plugins.models.reference.eval.decision import member_model  # noqa: PLC0415
-
     monkeypatch.setattr(reference, "VARIANTS_DIR", tmp_path / "variants")
     with pytest.raises(ConfigError, match="lidar variant of the reference model is not installed"):
         ReferenceModel(variant="lidar").network_source()
-    with pytest.raises(ConfigError, match="--decision-onnx radar=FILE.onnx") as info:
+    with pytest.raises(ConfigError, match=r"--decision-onnx radar=FILE\.onnx") as info:
         member_model("radar")
     assert info.value.context["file"] == str(tmp_path / "variants" / "radar.onnx")
 
