@@ -9,7 +9,7 @@ unique within its kind; the registry checks every registered class against the b
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -176,6 +176,32 @@ class Model(ABC):
             spec.name: tensors[spec.name] if spec.name in tensors else spec.zeros()
             for spec in self.input_specs()
         }
+
+    def explain(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        *,
+        infer: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None,
+        tensors: Mapping[str, np.ndarray] | None = None,
+        present: Mapping[str, bool] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """How much each modality contributed to this frame's ``outputs``, per measure.
+
+        What the model can read from its own outputs (a fusion layer's weights) costs
+        nothing; ``infer``, the frame's sensor ``tensors`` and ``present`` come only when the
+        run asks for more (``--explain``), for measures that run the network again (masking
+        one modality at a time). Called on the inference threads. Default: ``{}``.
+        """
+        return {}
+
+    def contributes(self, feed: Mapping[str, np.ndarray]) -> bool:
+        """Whether ``feed`` (from :meth:`make_feed`) holds sensor data the model detects from.
+
+        With a fuser, a model that does not contribute to a frame gives ``None`` there (it is
+        not run, and it is counted) rather than boxes guessed from context alone, such as a
+        single-sensor model fed only the CAN bus. Default: ``True``.
+        """
+        return True
 
 
 class Fuser(ABC):

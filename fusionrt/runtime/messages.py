@@ -105,6 +105,10 @@ class Detections:
     class_names: tuple[str, ...] = CLASS_NAMES
     velocities: npt.NDArray[np.float32] | None = None
     frame_id: str = "ego"
+    #: How much each modality contributed to the frame, per measure (the model's
+    #: :meth:`~fusionrt.runtime.components.Model.explain`): ``{"drop_one": {"lidar": 0.4,
+    #: ...}}``; with several models each measure is prefixed ``INSTANCE/``. Empty: none.
+    explanations: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         count = len(self.scores)

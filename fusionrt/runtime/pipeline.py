@@ -141,6 +141,8 @@ class RunOptions:
     it off for one chunk of a drive, which a gap in the recording may leave empty).
     ``max_gap_s``: in real-time mode, the most the replay sleeps through one gap in the
     recording (the rest is skipped and reported; ``None``: sleep through it all).
+    ``explain``: each frame also gets the model's costly explanations (drop-one-modality
+    attribution: an extra inference per present modality), written with its detections.
     """
 
     backend: str | None = None
@@ -156,6 +158,7 @@ class RunOptions:
     require_data: bool = True
     max_gap_s: float | None = 5.0
     source_kind: str | None = None
+    explain: bool = False
 
 
 @dataclass
@@ -213,6 +216,7 @@ class RunResult:
     timeline_resets: int = 0
     stale: Counter[str] = field(default_factory=Counter)
     models_without_input: dict[str, int] = field(default_factory=dict)
+    explanations: dict[str, dict[str, float]] = field(default_factory=dict)
     replay_gaps: int = 0
     replay_skipped_s: float = 0.0
 
@@ -341,6 +345,9 @@ class Pipeline:
         self.missing: Counter[str] = Counter()
         self.stale_reports: Counter[str] = Counter()
         self.model_without_input: Counter[str] = Counter()
+        #: --explain: every frame's drop-one-modality attribution (extra inferences)
+        self.explain = options.explain
+        self._explanation_sums: dict[str, dict[str, tuple[float, int]]] = {}
         self.detection_counts: Counter[int] = Counter()
         self.evaluator: RunEvaluator | None = None
         if self.ground_truth is not None:
@@ -946,12 +953,13 @@ class Pipeline:
             self._group_tensors(group, future, job)
             for group, future in zip(self.assembler.groups, job.groups, strict=True)
         ]
-        if self.fuser is None:  # one model: its detections are the frame's
-            assembled = self.assembler.assemble(job.frame, tensors)
-            name = next(iter(self.models))
-            job.detections = self._run_model(name, engines[name], assembled.feed, job, "")
-            return
         merged, present = self.assembler.gather(job.frame, tensors)
+        if self.fuser is None:  # one model: its detections are the frame's
+            name = next(iter(self.models))
+            feed = self.assembler.build_feed(merged, present)
+            job.detections = self._run_model(name, engines[name], feed, job, "", merged, present)
+            self._count_explanations(job.detections.explanations)
+            return
         per_model: dict[str, Detections | None] = {}
         for name, model in self.models.items():
             if not any(job.frame.messages.get(s) is not None for s in self._model_inputs[name]):
@@ -960,7 +968,14 @@ class Pipeline:
                     self.model_without_input[name] += 1
                 continue
             feed = model.make_feed(merged, present)
-            per_model[name] = self._run_model(name, engines[name], feed, job, f".{name}")
+            if not model.contributes(feed):
+                per_model[name] = None  # e.g. its sensor's data was masked as unusable
+                with self._drop_lock:
+                    self.model_without_input[name] += 1
+                continue
+            per_model[name] = self._run_model(
+                name, engines[name], feed, job, f".{name}", merged, present
+            )
         start = time.perf_counter_ns()
         try:
             job.detections = self.fuser.fuse(per_model, job.frame.stamp_ns)
@@ -973,12 +988,27 @@ class Pipeline:
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         job.timings_ms["fuse"] = (time.perf_counter_ns() - start) / _NS_PER_MS
+        job.detections.explanations = {
+            f"{name}/{measure}": values
+            for name, detections in per_model.items()
+            if detections is not None
+            for measure, values in detections.explanations.items()
+        }
+        self._count_explanations(job.detections.explanations)
 
-    def _run_model(
-        self, name: str, engine: Engine, feed: dict[str, np.ndarray], job: _Job, suffix: str
+    def _run_model(  # noqa: PLR0917  (the frame's job and tensors, all needed here)
+        self,
+        name: str,
+        engine: Engine,
+        feed: dict[str, np.ndarray],
+        job: _Job,
+        suffix: str,
+        tensors: Mapping[str, np.ndarray],
+        present: Mapping[str, bool],
     ) -> Detections:
-        """One model's engine and postprocess on one frame; timings ``infer<suffix>`` and
-        ``postprocess<suffix>``. An engine or postprocess that fails is a one-line error."""
+        """One model's engine, postprocess and explanation on one frame; timings
+        ``infer<suffix>``, ``postprocess<suffix>`` and, with ``--explain``,
+        ``explain<suffix>``. An engine or plugin call that fails is a one-line error."""
         model = self.models[name]
         start = time.perf_counter_ns()
         try:
@@ -1006,7 +1036,36 @@ class Pipeline:
         end = time.perf_counter_ns()
         job.timings_ms[f"infer{suffix}"] = (mid - start) / _NS_PER_MS
         job.timings_ms[f"postprocess{suffix}"] = (end - mid) / _NS_PER_MS
+        # a fusion layer's weights cost nothing; masking modalities runs only with --explain
+        try:
+            if self.explain:
+                detections.explanations = model.explain(
+                    outputs, infer=engine.infer, tensors=tensors, present=present
+                )
+            else:
+                detections.explanations = model.explain(outputs)
+        except FusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{type(model).__qualname__}.explain raised {type(exc).__name__}: {exc}",
+                model=name,
+                stamp_ns=job.frame.stamp_ns,
+            ) from exc
+        if self.explain:
+            job.timings_ms[f"explain{suffix}"] = (time.perf_counter_ns() - end) / _NS_PER_MS
         return detections
+
+    def _count_explanations(self, explanations: Mapping[str, Mapping[str, float]]) -> None:
+        """Add one frame's explanations to the run's sums (the report's means)."""
+        if not explanations:
+            return
+        with self._drop_lock:
+            for measure, values in explanations.items():
+                sums = self._explanation_sums.setdefault(measure, {})
+                for modality, value in values.items():
+                    total, count = sums.get(modality, (0.0, 0))
+                    sums[modality] = (total + float(value), count + 1)
 
     def _group_tensors(
         self,
@@ -1311,4 +1370,8 @@ class Pipeline:
             ),
             replay_gaps=getattr(stats, "gaps", 0),
             replay_skipped_s=getattr(stats, "skipped_s", 0.0),
+            explanations={
+                measure: {m: total / count for m, (total, count) in sums.items()}
+                for measure, sums in self._explanation_sums.items()
+            },
         )

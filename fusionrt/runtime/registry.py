@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "fusionrt.plugins.sinks",
     "fusionrt.plugins.ros2",
     "fusionrt.plugins.models.reference.model",
+    "fusionrt.plugins.fusers.components",
     "fusionrt.runtime.engines.plugin",
 )
 

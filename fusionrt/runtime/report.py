@@ -10,8 +10,8 @@ Shape (keys fixed so tools can read it; times in milliseconds)::
      "missing": {sensor: frames}, "interrupted": false, "map_note": "..",
      "signal": null, "error": null, "records": 4021, "messages": {"lidar_top": 199, "...": 0},
      "source_damage": 0,
-     "timeline_resets": 0, "stale": {}, "models_without_input": {}, "replay_gaps": 0,
-     "replay_skipped_s": 0.0}
+     "timeline_resets": 0, "stale": {}, "models_without_input": {}, "explanations": {},
+     "replay_gaps": 0, "replay_skipped_s": 0.0}
 
 ``interrupted`` is true when SIGINT or SIGTERM stopped the run (``signal`` names it);
 ``error`` is the one-line error of a run that failed, whose report is then partial;
@@ -22,7 +22,10 @@ is in ``faults``, the rest was replayed, and ``fusionrt run`` exits 3); ``timeli
 counts the jumps every stream made at once (a bag looping), each logged with its size;
 ``stale`` how many times each sensor went silent for longer than its expected period × k;
 ``models_without_input`` (several models) the frames each model sat out because none of its
-sensors had a message (it contributed nothing to them);
+sensors had a message, or its feed held no usable sensor data (``Model.contributes``): it
+contributed nothing to them; ``explanations`` the mean over the frames of each modality's
+contribution, per measure (the model's ``explain``: ``fusion_weights`` of a gated or
+attention network; ``drop_one`` with ``--explain``);
 ``replay_gaps`` / ``replay_skipped_s`` the gaps in the recording a real-time replay did not
 sleep through (``--max-gap``).
 
@@ -89,6 +92,10 @@ def build_report(
         "timeline_resets": result.timeline_resets,
         "stale": dict(sorted(result.stale.items())),
         "models_without_input": result.models_without_input,
+        "explanations": {
+            measure: {m: round(v, 4) for m, v in sorted(values.items())}
+            for measure, values in sorted(result.explanations.items())
+        },
         "replay_gaps": result.replay_gaps,
         "replay_skipped_s": round(result.replay_skipped_s, 3),
     }

@@ -147,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         rate=args.rate,
         max_gap_s=args.max_gap,
         max_frames=args.max_frames,
+        explain=args.explain,
         workers=args.workers,
         infer_workers=args.infer_workers,
         out_dir=args.out,
@@ -234,6 +235,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "rest and report it (default 5; 'none': sleep through every gap)",
     )
     run.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
+    run.add_argument(
+        "--explain",
+        action="store_true",
+        help="per frame, how much each modality contributed: the model runs again with each "
+        "present modality masked (one extra inference each); written to the JSONL, the MCAP "
+        "(/fusionrt/explanations) and the report",
+    )
     run.add_argument(
         "--workers",
         type=positive_int,

@@ -72,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         out_dir=args.out,
         duration_s=args.duration,
+        explain=args.explain,
     )
     pipeline = Pipeline(config, None, registry_from_args(args), options)
     print(_serving_line(pipeline), file=sys.stderr, flush=True)
@@ -138,6 +139,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--duration", type=positive_number, default=None, help="stop after this many seconds"
     )
     serve.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
+    serve.add_argument(
+        "--explain",
+        action="store_true",
+        help="per frame, how much each modality contributed: the model runs again with each "
+        "present modality masked (one extra inference each); written to the JSONL, the MCAP "
+        "(/fusionrt/explanations) and the report",
+    )
     serve.add_argument("--backend", default=None, help="auto|onnxruntime|torch|tensorrt")
     serve.add_argument("--report", type=Path, default=None, help="write the report JSON here")
     serve.add_argument(

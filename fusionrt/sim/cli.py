@@ -4,6 +4,8 @@ Example::
 
     fusionrt sim --out drives/fog --duration 30 --seed 7 --condition fog \\
         --fail radar@10s-15s --fail-mode garbage
+    fusionrt sim --out drives/dirty --duration 20 --seed 8 --fail lidar@4s-16s \\
+        --fail-mode degraded --announce-delay 1-3 --announce-miss 0.1 --false-alarms 20
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.sim.conditions import CONDITIONS, FAILURE_MODES, parse_failure
-from fusionrt.sim.config import SimConfig
+from fusionrt.sim.config import DiagnosticsConfig, SimConfig
 from fusionrt.sim.rig import SENSOR_ALIASES
 
 __all__ = ["add_commands", "config_from_args"]
@@ -51,7 +53,34 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         choices=FAILURE_MODES,
         default="silent",
         help="silent: no messages; garbage: messages with random payload; corrupt: undecodable "
-        "message bytes (default silent)",
+        "message bytes; degraded: plausible but wrong data (camera, lidar, radar), announced "
+        "late by the car's self-diagnostics (default silent)",
+    )
+    p.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="the car's sensor self-diagnostics (DTCs on the log and CAN, false alarms); on by "
+        "default with --fail-mode degraded",
+    )
+    defaults = DiagnosticsConfig()
+    p.add_argument(
+        "--announce-delay",
+        default="{}-{}".format(*defaults.delay_s),
+        metavar="LO-HI",
+        help="seconds from a degraded sensor's fault to its announcement, uniform "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--announce-miss",
+        type=float,
+        default=defaults.miss_probability,
+        help="probability that a fault is never announced (default %(default)s)",
+    )
+    p.add_argument(
+        "--false-alarms",
+        type=float,
+        default=defaults.false_alarms_per_hour,
+        help="false announcements per hour and sensor (default %(default)s)",
     )
     p.add_argument(
         "--camera-size", default="960x540", metavar="WxH", help="camera resolution (960x540)"
@@ -80,11 +109,19 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     aliases = {**SENSOR_ALIASES}
     try:
         failures = tuple(parse_failure(f, args.fail_mode, aliases) for f in args.fail)
+        diagnostics = None
+        if args.diagnostics or args.fail_mode == "degraded":
+            diagnostics = DiagnosticsConfig(
+                delay_s=_interval(args.announce_delay),
+                miss_probability=args.announce_miss,
+                false_alarms_per_hour=args.false_alarms,
+            )
         return SimConfig(
             duration_s=args.duration,
             seed=args.seed,
             condition=args.condition,
             failures=failures,
+            diagnostics=diagnostics,
             camera_width=width,
             camera_height=height,
             camera_rate_hz=args.camera_rate,
@@ -96,6 +133,15 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         )
     except ValueError as e:
         raise ConfigError(str(e), key="sim") from None
+
+
+def _interval(text: str) -> tuple[float, float]:
+    """``"1-3"`` → ``(1.0, 3.0)``; ``ValueError`` naming the option otherwise."""
+    try:
+        lo, hi = (float(v) for v in str(text).split("-"))
+    except ValueError:
+        raise ValueError(f"--announce-delay must look like 1-3 (seconds), got {text!r}") from None
+    return lo, hi
 
 
 def _run_sim(args: argparse.Namespace) -> int:

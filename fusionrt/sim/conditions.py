@@ -11,8 +11,10 @@
 
 A :class:`Failure` makes one sensor misbehave for an interval of the drive: ``silent`` (no
 messages), ``garbage`` (messages keep coming, well-formed ROS messages whose payload is random
-bytes: an undecodable JPEG, random point bytes, random CAN data), or ``corrupt`` (the recorded
-bytes themselves are random, so the message does not deserialize).
+bytes: an undecodable JPEG, random point bytes, random CAN data), ``corrupt`` (the recorded
+bytes themselves are random, so the message does not deserialize), or ``degraded`` (camera,
+lidar, radar: plausible, well-formed data that is wrong — see :mod:`fusionrt.sim.degradation`
+— which only the car's self-diagnostics announce, late: :mod:`fusionrt.sim.diagnostics`).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ CONDITIONS: dict[str, Condition] = {
     ),
 }
 
-FAILURE_MODES: tuple[str, ...] = ("silent", "garbage", "corrupt")
+FAILURE_MODES: tuple[str, ...] = ("silent", "garbage", "corrupt", "degraded")
 
 _FAILURE = re.compile(
     r"^(?P<sensor>[A-Za-z_][\w-]*)@(?P<start>\d+(?:\.\d*)?)s?-(?P<end>\d+(?:\.\d*)?)s?$"

@@ -6,7 +6,35 @@ from dataclasses import dataclass, field
 
 from fusionrt.sim.conditions import CONDITIONS, Failure
 
-__all__ = ["SimConfig"]
+__all__ = ["DiagnosticsConfig", "SimConfig"]
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """How the self-diagnostics announce degraded sensors (:mod:`fusionrt.sim.diagnostics`):
+    delay after the fault's start, probability of a miss, false alarms per hour and sensor
+    and their length, delay of the clearing after the fault's end, status-line period."""
+
+    delay_s: tuple[float, float] = (1.0, 3.0)
+    miss_probability: float = 0.1
+    false_alarms_per_hour: float = 20.0
+    false_alarm_s: tuple[float, float] = (2.0, 6.0)
+    clear_delay_s: tuple[float, float] = (0.5, 1.5)
+    status_period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("delay_s", "false_alarm_s", "clear_delay_s"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi:
+                raise ValueError(f"diagnostics {name} must satisfy 0 <= low <= high, got {lo}-{hi}")
+        if not 0.0 <= self.miss_probability <= 1.0:
+            raise ValueError(f"miss probability must be in [0, 1], got {self.miss_probability}")
+        if self.false_alarms_per_hour < 0.0:
+            raise ValueError(
+                f"false alarms per hour must be >= 0, got {self.false_alarms_per_hour}"
+            )
+        if self.status_period_s <= 0.0:
+            raise ValueError(f"status period must be > 0 s, got {self.status_period_s}")
 
 
 @dataclass(frozen=True)
@@ -17,6 +45,10 @@ class SimConfig:
     seed: int = 7
     condition: str = "clear"
     failures: tuple[Failure, ...] = field(default_factory=tuple)
+    #: The car's sensor self-diagnostics (DTCs on the log and CAN, see
+    #: :mod:`fusionrt.sim.diagnostics`); ``None``: a car without them (drives recorded before
+    #: the ``degraded`` failure mode stay byte-identical).
+    diagnostics: DiagnosticsConfig | None = None
     # front camera
     camera_width: int = 960
     camera_height: int = 540

@@ -24,6 +24,7 @@ import numpy as np
 
 from fusionrt.calibration import Rig
 from fusionrt.sim.conditions import Condition
+from fusionrt.sim.degradation import LidarBlockage
 from fusionrt.sim.raycast import cast_boxes
 from fusionrt.sim.world import (
     BARRIER,
@@ -249,6 +250,38 @@ class LidarSimulator:
         pts["t"] = np.round((col_t[col_idx] - t0_s) * 1e9).astype(np.uint32)
         pts["ring"] = beam_idx.astype(np.uint16)
         return Sweep(t0_s, pts, track[col_idx, beam_idx])
+
+    def blocked(self, sweep: Sweep, blockage: LidarBlockage, rng: np.random.Generator) -> Sweep:
+        """``sweep`` through a contaminated window: inside the blocked sector a return is lost
+        with ``loss_probability``, and a firing echoes off the dirt with
+        ``spurious_probability`` (that near echo replaces whatever the firing returned).
+        Points keep the sweep's (column, ring) order."""
+        m = self.model
+        pts = sweep.points
+        col = np.rint(pts["t"].astype(np.float64) * m.columns / (m.sweep_s * 1e9)).astype(int)
+        col = np.clip(col, 0, m.columns - 1)
+        sector_cols = np.flatnonzero(blockage.covers(self.azimuth))
+        spur = rng.random((sector_cols.size, m.beams)) < blockage.spurious_probability
+        spur_col, spur_beam = sector_cols[np.nonzero(spur)[0]], np.nonzero(spur)[1]
+        lost = blockage.covers(self.azimuth[col]) & (
+            rng.random(len(pts)) < blockage.loss_probability
+        )
+        echoed = np.zeros((m.columns, m.beams), bool)
+        echoed[spur_col, spur_beam] = True
+        keep = ~lost & ~echoed[col, pts["ring"].astype(int)]
+        lo, hi = blockage.spurious_range_m
+        r = rng.uniform(lo, hi, spur_col.size)
+        xyz = r[:, None] * self.dirs_sensor[spur_col, spur_beam]
+        xyz = np.round(xyz * QUANTUM_INV) / QUANTUM_INV
+        extra = np.zeros(spur_col.size, dtype=POINT_DTYPE)
+        extra["x"], extra["y"], extra["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        extra["intensity"] = np.round(rng.uniform(1.0, 20.0, spur_col.size))
+        extra["t"] = np.round(spur_col * (m.sweep_s / m.columns) * 1e9).astype(np.uint32)
+        extra["ring"] = spur_beam.astype(np.uint16)
+        points = np.concatenate([pts[keep], extra])
+        track = np.concatenate([sweep.hit_track[keep], np.full(spur_col.size, -1, np.int64)])
+        order = np.lexsort((points["ring"], points["t"]))
+        return Sweep(sweep.t0_s, points[order], track[order])
 
     def _reflectivity(
         self,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusionrt.calibration import Rig
+from fusionrt.sim.degradation import RadarBlockage
 from fusionrt.sim.raycast import visible_fraction
 from fusionrt.sim.world import (
     BARRIER,
@@ -75,7 +76,6 @@ class RadarSimulator:
         """The detections of the scan at simulation time ``t_s`` (RADAR_DTYPE)."""
         m = self.model
         world = self.world
-        ego = world.ego(t_s)
         # Everything in the radar frame: world -> ego -> radar.
         yaw_we, r_we, t_we = world.world_to_ego(t_s)
         boxes_ego = world.boxes_at(t_s, radius_m=m.max_range_m + 10.0).transformed(
@@ -95,11 +95,7 @@ class RadarSimulator:
         candidate &= np.abs(az) <= 0.5 * m.azimuth_fov_deg + half_extent
         candidate &= np.abs(el) <= 0.5 * m.elevation_fov_deg + half_extent
         idx = np.flatnonzero(candidate)
-        # Velocity of the radar over ground (ego frame): v_ego + ω × lever arm.
-        v_radar = np.array(
-            [float(ego.speed) - float(ego.yaw_rate) * self._t_re[1],
-             float(ego.yaw_rate) * self._t_re[0], 0.0]
-        )  # fmt: skip
+        v_radar = self._velocity(t_s)
         rows = []
         if idx.size:
             vis = visible_fraction(self._t_re, boxes_ego, idx)
@@ -121,6 +117,37 @@ class RadarSimulator:
         for k, name in enumerate(RADAR_DTYPE.names or ()):
             out[name] = arr[:, k]
         return out
+
+    def _velocity(self, t_s: float) -> np.ndarray:
+        """Velocity of the radar over ground (ego frame): v_ego + ω × lever arm."""
+        ego = self.world.ego(t_s)
+        return np.array(
+            [float(ego.speed) - float(ego.yaw_rate) * self._t_re[1],
+             float(ego.yaw_rate) * self._t_re[0], 0.0]
+        )  # fmt: skip
+
+    def blocked(
+        self, points: np.ndarray, t_s: float, blockage: RadarBlockage, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The scan ``points`` (at ``t_s``) through a blocked radome: each detection is lost
+        with ``loss_probability``; Poisson(``ghosts_per_scan``) ghosts are added, each with a
+        car's cross-section and a random ground velocity, so it reads as a moving target."""
+        m = self.model
+        kept = points[rng.random(len(points)) >= blockage.loss_probability]
+        v_radar = self._velocity(t_s)
+        rows = []
+        for _ in range(int(rng.poisson(blockage.ghosts_per_scan))):
+            az = np.radians(rng.uniform(-0.45, 0.45) * m.azimuth_fov_deg)
+            r = rng.uniform(*blockage.ghost_range_m)
+            p_radar = np.array([r * np.cos(az), r * np.sin(az), rng.normal(0.3, 0.3)])
+            p_ego = self._r_re @ p_radar + self._t_re
+            velocity = np.append(rng.uniform(-1.0, 1.0, 2) * blockage.ghost_speed_mps, 0.0)
+            rcs = rng.uniform(*blockage.ghost_rcs_dbsm)
+            rows.append(self._measure(p_ego, velocity, rcs=rcs, v_radar=v_radar, rng=rng))
+        ghosts = np.zeros(len(rows), dtype=RADAR_DTYPE)
+        for k, name in enumerate(RADAR_DTYPE.names or ()):
+            ghosts[name] = [row[k] for row in rows]
+        return np.concatenate([kept, ghosts])
 
     def _detections(
         self,

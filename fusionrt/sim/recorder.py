@@ -59,9 +59,23 @@ from fusionrt.plugins.sensors.pointcloud2 import encode_pointcloud2
 from fusionrt.plugins.sources.mcap_format import add_chunk_crcs
 from fusionrt.runtime.errors import ConfigError
 from fusionrt.sim.camera import CameraRenderer, encode_jpeg
-from fusionrt.sim.can import FRAME_SPACING_S, CanFrame, candump_line, encode_cycle
+from fusionrt.sim.can import (
+    FRAME_SPACING_S,
+    CanFrame,
+    candump_line,
+    encode_cycle,
+    encode_diag_status,
+)
 from fusionrt.sim.conditions import CONDITIONS, Failure
 from fusionrt.sim.config import SimConfig
+from fusionrt.sim.degradation import (
+    DEGRADABLE,
+    camera_fault,
+    lidar_blockage,
+    radar_blockage,
+    smear,
+)
+from fusionrt.sim.diagnostics import Announcement, announcement_events, announcements, status_at
 from fusionrt.sim.lidar import LidarModel, LidarSimulator, Sweep
 from fusionrt.sim.radar import RADAR_DTYPE, RadarModel, RadarSimulator
 from fusionrt.sim.raycast import visible_fraction
@@ -109,6 +123,8 @@ TOPICS: dict[str, tuple[str, str | None]] = {
 }
 _RANK = {topic: i for i, topic in enumerate(TOPICS)}
 
+#: DIAG_STATUS goes out every tenth 10 ms CAN cycle (10 Hz).
+DIAG_EVERY_CYCLES = 10
 #: Ground truth lists every actor within this distance of the ego origin (metres).
 GT_RANGE_M = 100.0
 JPEG_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin writes
@@ -153,6 +169,16 @@ class DriveSimulator:
                     f"{', '.join(self.rig.sensors)} (or camera, lidar, radar)",
                     key="fail",
                 )
+            if f.mode == "degraded" and f.sensor not in DEGRADABLE:
+                raise ConfigError(
+                    f"only {', '.join(DEGRADABLE)} have a degraded mode, not {f.sensor!r}",
+                    key="fail",
+                )
+        self.announced: list[Announcement] = (
+            announcements(config.failures, config.duration_s, config.diagnostics, config.seed)
+            if config.diagnostics is not None
+            else []
+        )
         self.store = typestore()
         self._types = self.store.types
         self._schedules: dict[str, Schedule] = {}
@@ -187,6 +213,16 @@ class DriveSimulator:
     def _failure(self, sensor: str, t_s: float) -> Failure | None:
         return self.config.failed(sensor, t_s)
 
+    def _failure_index(self, failure: Failure) -> int:
+        return self.config.failures.index(failure)
+
+    def _frozen_index(self, failure: Failure) -> int | None:
+        """The camera image a frozen camera keeps re-sending: the last one sent before the
+        failure (``None`` if there was none)."""
+        sched = self.camera_schedule()
+        before = np.flatnonzero((sched.capture_s < failure.start_s) & ~sched.dropped)
+        return int(before[-1]) if before.size else None
+
     def _corrupt(self, data: bytes, sensor: str, index: int) -> bytes:
         rng = rng_for(self.config.seed, "corrupt", sensor, index)
         return rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
@@ -219,11 +255,25 @@ class DriveSimulator:
         if sched.dropped[i] or (failure and failure.mode == "silent"):
             return None
         rng = rng_for(cfg.seed, CAMERA, i)
+        fault = None
+        if failure and failure.mode == "degraded":
+            fault = camera_fault(cfg.seed, failure, self._failure_index(failure))
         if failure and failure.mode == "garbage":
             jpeg = rng.integers(0, 256, int(rng.integers(2000, 30000)), dtype=np.uint8)
+        elif fault is not None and fault.kind == "frozen" and failure is not None:
+            frozen = self._frozen_index(failure)
+            if frozen is None:  # frozen before the first image: the driver sends nothing
+                return None
+            image = self._renderer().render(
+                float(sched.capture_s[frozen]), rng_for(cfg.seed, CAMERA, frozen)
+            )
+            jpeg = np.frombuffer(encode_jpeg(image.image, cfg.jpeg_quality), np.uint8)
         else:
             frame = self._renderer().render(t, rng)
-            jpeg = np.frombuffer(encode_jpeg(frame.image, cfg.jpeg_quality), np.uint8)
+            image_bgr = frame.image
+            if fault is not None:
+                image_bgr = smear(image_bgr, fault, rng_for(cfg.seed, "degraded", CAMERA, i))
+            jpeg = np.frombuffer(encode_jpeg(image_bgr, cfg.jpeg_quality), np.uint8)
         msgtype = TOPICS[TOPIC_CAMERA][0]
         stamp = self._sensor_stamp(CAMERA, t)
         msg = self._types[msgtype](
@@ -253,6 +303,9 @@ class DriveSimulator:
         if sched.dropped[i] or (failure and failure.mode == "silent"):
             return None, gt
         stamp = self._sensor_stamp(LIDAR, t)
+        if failure and failure.mode == "degraded":
+            blockage = lidar_blockage(cfg.seed, failure, self._failure_index(failure))
+            sweep = self._lidar().blocked(sweep, blockage, rng_for(cfg.seed, "degraded", LIDAR, i))
         points = sweep.points
         if failure and failure.mode == "garbage":
             raw = rng_for(cfg.seed, "garbage", LIDAR, i).integers(0, 256, points.nbytes, np.uint8)
@@ -304,6 +357,11 @@ class DriveSimulator:
         if self._radar_sim is None:
             self._radar_sim = RadarSimulator(self.world, self.rig, RADAR, RadarModel())
         points = self._radar_sim.scan(t, rng_for(cfg.seed, RADAR, i))
+        if failure and failure.mode == "degraded":
+            blockage = radar_blockage(cfg.seed, failure, self._failure_index(failure))
+            points = self._radar_sim.blocked(
+                points, t, blockage, rng_for(cfg.seed, "degraded", RADAR, i)
+            )
         if failure and failure.mode == "garbage":
             size = max(points.nbytes, RADAR_DTYPE.itemsize * 8)
             raw = rng_for(cfg.seed, "garbage", RADAR, i).integers(0, 256, size, np.uint8)
@@ -372,6 +430,9 @@ class DriveSimulator:
             if sched.dropped[i] or (failure and failure.mode == "silent"):
                 continue
             frames = encode_cycle(ego, rate, counter=i)
+            if cfg.diagnostics is not None and i % DIAG_EVERY_CYCLES == 0:
+                states, dtc = status_at(self.announced, float(t))
+                frames.append(encode_diag_status(states, dtc, counter=i // DIAG_EVERY_CYCLES))
             for k, sent in enumerate(frames):
                 frame = sent
                 if failure and failure.mode == "garbage":
@@ -402,6 +463,10 @@ class DriveSimulator:
         cfg = self.config
         rng = rng_for(cfg.seed, LOG)
         events = log_events(self.world, self.condition, cfg.failures, cfg.duration_s, rng)
+        if cfg.diagnostics is not None:
+            events = sorted(
+                events + announcement_events(self.announced, cfg.duration_s, cfg.diagnostics)
+            )
         msgtype = TOPICS[TOPIC_LOG][0]
         t = self._types
         last = -1
@@ -598,6 +663,8 @@ def record_drive(
 
 def _config_dict(config: SimConfig) -> dict[str, Any]:
     d = asdict(config)
+    if config.diagnostics is None:  # drives recorded before diagnostics existed keep their bytes
+        del d["diagnostics"]
     d["failures"] = [
         {"sensor": f.sensor, "start_s": f.start_s, "end_s": f.end_s, "mode": f.mode}
         for f in config.failures

@@ -4,7 +4,8 @@ Messages come at irregular times: a Poisson stream of routine system messages (l
 storage, sensor temperatures, camera exposure, which tells a reader how dark it is), weather
 advisories at the start and every 8–15 s (the condition of the drive: fog and rain are announced
 here), navigation notes as the ego approaches and leaves the road-works zone, and watchdog
-errors while a sensor has failed.
+errors while a sensor has failed (a ``degraded`` sensor's link is fine: its self-diagnostics
+announce it instead, :mod:`fusionrt.sim.diagnostics`).
 
 Recorded as ``rcl_interfaces/msg/Log`` (what ROS 2 nodes publish on ``/rosout``): ``stamp``
 is the line's own time on the logger's clock (the rig's ``log`` sensor, whose
@@ -92,7 +93,7 @@ def log_events(
             events.append(LogEvent(t_mark, "INFO", "navigation", text))
     # Failures: watchdog errors while failed, and a note when data comes back.
     for f in failures:
-        if f.start_s >= duration_s:
+        if f.start_s >= duration_s or f.mode == "degraded":  # the data link is fine: no watchdog
             continue
         what = "no data for 300 ms" if f.mode == "silent" else "checksum errors on the data link"
         events.append(LogEvent(f.start_s + 0.3, "ERROR", f.sensor, f"watchdog: {what}"))

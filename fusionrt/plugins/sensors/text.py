@@ -14,7 +14,10 @@ tokenizer in :mod:`.tokenizer`, re-exported here (``read_candump``, ``CanFrame``
   the sensor's clock: the synchroniser applies the rig's ``time_offset_ns``.
 * Because the synchroniser keeps only a sensor's latest message, the sensor remembers the
   lines it decoded: ``meta["recent"]`` holds ``(stamp_ns, text)`` of the lines within
-  ``window_ns`` (default 30 s, at most ``max_lines``, default 8) up to this one, oldest first.
+  ``window_ns`` (default 30 s, at most ``max_lines``, default 8) up to this one, oldest first,
+  on the sensor's own clock; ``meta["sensor_stamp_ns"]`` is the message's stamp on that clock,
+  so preprocess shifts the lines by whatever the synchroniser added to the message's stamp
+  (the rig's ``time_offset_ns``) before comparing them with the frame's stamp.
 * preprocess: the recent lines whose stamp lies in ``[reference − window_ns, reference]``
   (reference = the frame's ``reference_stamp_ns``, else the message stamp) are tokenized
   newest first by :class:`HashingTokenizer` into ``text_tokens`` (int64, ``token_length``),
@@ -148,7 +151,7 @@ class TextLogSensor(Sensor):
             payload=text,
             frame_id=self.instance,
             topic=raw.topic or self.topic,
-            meta={"recent": recent, "msgtype": raw.msgtype},
+            meta={"recent": recent, "msgtype": raw.msgtype, "sensor_stamp_ns": stamp},
         )
 
     def _remember(self, stamp: int, text: str) -> tuple[tuple[int, str], ...]:
@@ -192,11 +195,18 @@ class TextLogSensor(Sensor):
         ]
 
     def lines_for(self, message: SensorMessage, reference_ns: int | None) -> list[str]:
-        """The texts combined for a frame at ``reference_ns``, newest first."""
+        """The texts combined for a frame at ``reference_ns``, newest first.
+
+        The remembered lines are stamped on the sensor's clock and ``message`` may come from
+        the synchroniser stamped on the common clock: the lines move by the same offset
+        (otherwise, with a log clock ahead of the common one, the newest lines — this message
+        included — would look later than the frame and be left out).
+        """
         recent = message.meta.get("recent") or ((message.stamp_ns, str(message.payload)),)
+        shift = message.stamp_ns - int(message.meta.get("sensor_stamp_ns", message.stamp_ns))
         end = message.stamp_ns if reference_ns is None else max(reference_ns, message.stamp_ns)
         start = end - self.options["window_ns"]
-        lines = [text for stamp, text in recent if start <= stamp <= end and text]
+        lines = [text for stamp, text in recent if start <= stamp + shift <= end and text]
         return lines[::-1]
 
     def preprocess(

@@ -3,7 +3,8 @@
 Each line: ``stamp_ns``, ``seq``, ``detections`` (``label``, ``score``, ``box`` = x, y, z,
 length, width, height, yaw in the ego frame, metres / radians, ``velocity`` when predicted),
 ``latency_ms`` (the frame's per-stage timings), ``missing`` (sensor → reason) and ``inputs_ns``
-(sensor → the stamp of the message the frame used: which inputs made it). Each line is
+(sensor → the stamp of the message the frame used: which inputs made it), and
+``explanations`` (measure → modality → contribution) when the model gave any. Each line is
 written whole as it comes (:class:`~fusionrt.plugins.sinks.files.RecordFile`), so a killed run
 leaves a file whose every line parses, and a write that fails (full disk, file-size limit)
 raises :class:`~fusionrt.runtime.errors.SinkError` after cutting the torn line off.
@@ -68,6 +69,11 @@ class JsonLinesSink(Sink):
                 name: int(frame.stamp_ns - age) for name, age in sorted(frame.ages_ns.items())
             },
         }
+        if detections.explanations:
+            line["explanations"] = {
+                measure: {m: round(float(v), self.decimals) for m, v in values.items()}
+                for measure, values in detections.explanations.items()
+            }
         self._file.append((json.dumps(line) + "\n").encode())
 
     def close(self) -> None:

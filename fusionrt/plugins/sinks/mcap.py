@@ -6,7 +6,11 @@ calibrations once, before the first frame and stamped at or before it; then per 
 detections and ground truth as scene updates that replace the previous frame's, each lidar and
 radar as a point cloud in its own frame, each camera's recorded JPEG as it is with the boxes as
 image annotations. Log time = the frame's stamp for every message of a frame (the messages'
-own stamps are in them); the static messages' log time is their stamp.
+own stamps are in them); the static messages' log time is their stamp. When the model explains
+its frames (``--explain``, or a gated or attention network's fusion weights), each frame's
+explanations go to ``/fusionrt/explanations`` as JSON (``{"timestamp": {"sec", "nsec"},
+MEASURE: {MODALITY: value}}``): a Foxglove Plot panel draws
+``/fusionrt/explanations.drop_one.lidar`` over the drive.
 
 The messages are written by :class:`~fusionrt.plugins.sinks.mcap_file.McapFile` (the ``mcap``
 package's writer, small zstd chunks flushed after every frame): a failed write raises
@@ -19,6 +23,7 @@ one frame of the sample drive, so a killed run loses about one frame).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,22 @@ from fusionrt.runtime.components import Sink
 from fusionrt.runtime.errors import SinkError
 from fusionrt.runtime.messages import Detections, Frame
 
-__all__ = ["FoxgloveMcapSink"]
+__all__ = ["TOPIC_EXPLANATIONS", "FoxgloveMcapSink"]
+
+TOPIC_EXPLANATIONS = "/fusionrt/explanations"
+#: The JSON Schema of the explanations channel (MCAP's ``jsonschema`` schema encoding).
+_EXPLANATIONS_SCHEMA = {
+    "title": "fusionrt.Explanations",
+    "description": "How much each modality contributed to a frame, per measure",
+    "type": "object",
+    "properties": {
+        "timestamp": {
+            "type": "object",
+            "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}},
+        }
+    },
+    "additionalProperties": {"type": "object", "additionalProperties": {"type": "number"}},
+}
 
 
 class FoxgloveMcapSink(Sink):
@@ -87,7 +107,23 @@ class FoxgloveMcapSink(Sink):
         log_time = int(frame.stamp_ns)
         for topic, message in self._layout.frame_messages(frame, detections):
             self._file.add_message(self._channel_ids[topic], log_time, message.encode())
+        if detections.explanations:
+            self._write_explanations(log_time, detections.explanations)
         self._file.flush()
+
+    def _write_explanations(self, stamp_ns: int, explanations: Mapping[str, Any]) -> None:
+        assert self._file is not None
+        if TOPIC_EXPLANATIONS not in self._channel_ids:  # registered with the first one
+            schema = json.dumps(_EXPLANATIONS_SCHEMA).encode()
+            schema_id = self._file.add_schema("fusionrt.Explanations", "jsonschema", schema)
+            self._channel_ids[TOPIC_EXPLANATIONS] = self._file.add_channel(
+                TOPIC_EXPLANATIONS, "json", schema_id
+            )
+        sec, nsec = divmod(stamp_ns, 1_000_000_000)
+        message = {"timestamp": {"sec": sec, "nsec": nsec}, **explanations}
+        self._file.add_message(
+            self._channel_ids[TOPIC_EXPLANATIONS], stamp_ns, json.dumps(message).encode()
+        )
 
     def close(self) -> None:
         """Finish the MCAP file (summary, index; after a failed write, readable up to it);

@@ -92,3 +92,29 @@ def test_the_commands_print_one_line_and_write_nothing(checkpoint, tmp_path, cap
 def test_a_good_checkpoint_loads(checkpoint):
     network, state = load_checkpoint(checkpoint)
     assert not network.training and state["step"] == 1 and "network" not in state
+
+
+def test_an_attention_checkpoint_exports_and_runs_with_its_fusion_weights(tmp_path):
+    """``fusionrt train export`` of an attention network writes its third output; the model
+    plugin's ``onnx`` option finds it, runs the file on ONNX Runtime and explains with it."""
+    import numpy as np
+
+    from fusionrt.runtime.engines.onnxruntime import OnnxRuntimeEngine
+
+    path = tmp_path / "attention.pt"
+    config = TrainConfig(network=NetworkConfig(fusion="attention"))
+    save_checkpoint(
+        path, ReferenceNetwork(config.network), config, step=1, wall_s=0.1, drives=["d"]
+    )
+    onnx = tmp_path / "attention.onnx"
+    assert cli.main(["train", "export", str(path), "--onnx", str(onnx)]) == 0
+    model = reference_model.ReferenceModel(onnx=str(onnx))
+    assert [s.name for s in model.output_specs()][-1] == "fusion_weights"
+    feed = model.sample_feeds()[0]
+    with OnnxRuntimeEngine.from_source(model.network_source()) as engine:
+        outputs = engine.infer(feed)
+    weights = model.explain(outputs)["fusion_weights"]
+    assert set(weights) == {"camera", "lidar", "radar"}
+    assert np.isclose(sum(weights.values()), 1.0, atol=1e-5)
+    with pytest.raises(ConfigError, match="not a readable ONNX file"):
+        reference_model.ReferenceModel(onnx=str(path)).output_specs()  # a .pt is not ONNX

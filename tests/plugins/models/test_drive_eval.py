@@ -16,9 +16,11 @@ from fusionrt.plugins.models.reference.drives import (
     iter_drive_frames,
     read_ground_truth,
 )
+from fusionrt.plugins.models.reference.eval import comparison
 from fusionrt.plugins.models.reference.eval.cli import add_commands
 from fusionrt.plugins.models.reference.eval.report import combine, markdown
 from fusionrt.plugins.models.reference.eval.runner import SENSOR_FAILURE, drive_condition
+from fusionrt.plugins.models.reference.layout import SENSORS
 from fusionrt.plugins.models.reference.model import ReferenceModel
 
 
@@ -113,3 +115,100 @@ def test_a_drive_yaml_alias_bomb_is_refused_naming_it(tmp_path, alias_bomb):
     with pytest.raises(ConfigError, match="expand to more than") as info:
         drive_condition(tmp_path)
     assert info.value.context["file"] == str(manifest)
+
+
+def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_drive, tmp_path):
+    """The single-sensor members here are the shipped network masked to one sensor (the real
+    per-sensor models are tested in test_shipped); the calibration is measured on a cached
+    drive through ``calibrate`` and read back by ``fusionrt eval``."""
+    from fusionrt.plugins.models.reference.eval.decision import (
+        DecisionCalibration,
+        calibrate,
+        member_model,
+    )
+    from fusionrt.plugins.models.reference.model import ONNX_PATH
+    from fusionrt.plugins.models.reference.train.data import cache_drive
+    from fusionrt.runtime.engines.onnxruntime import OnnxRuntimeEngine
+
+    cached = cache_drive(short_drive, tmp_path / "frames" / "short.npz")
+    with OnnxRuntimeEngine(ONNX_PATH) as engine:
+        models = {s: (member_model(s, ONNX_PATH), engine.infer) for s in SENSORS}
+        result = calibrate([cached], models)
+    assert set(result.weights) == set(SENSORS)
+    assert result.weights["lidar"] > result.weights["camera"]  # lidar is right more often
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps(result.to_json()))
+    assert DecisionCalibration.load(calibration).weights == result.weights
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    out = tmp_path / "eval.json"
+    argv = [
+        "eval",
+        "--drive",
+        str(short_drive),
+        "--json",
+        str(out),
+        "--quiet",
+        "--decision",
+        "--calibration",
+        str(calibration),
+        "--compare",
+        f"again={ONNX_PATH}",
+        *(a for s in SENSORS for a in ("--decision-onnx", f"{s}={ONNX_PATH}")),
+    ]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    got = json.loads(out.read_text())
+    assert set(got["decision_level"]) == {"wbf", "probabilistic"}
+    for fuser in ("wbf", "probabilistic"):
+        assert 0.0 < got["decision_level"][fuser] <= 1.0
+        assert SENSOR_FAILURE in got["decision_level_by_condition"][fuser]
+    single = got["single_sensor_by_condition"]
+    assert single["lidar"]["overall"] == got["ablation"]["lidar"]  # the same masked network
+    assert got["compare_by_condition"]["again"]["overall"] == got["map"]["overall"]
+    # the comparison report reads these outputs: one seed per row here, no spread
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in ("eval_standard.json", "eval_degraded.json"):
+        (runs / name).write_text(out.read_text())
+    summary = comparison.combine(runs)
+    rows = summary["rows"]
+    assert rows["decision wbf"]["mean"]["overall"] == got["decision_level"]["wbf"]
+    assert rows["feature again"]["mean"]["overall"] == got["map"]["overall"]
+    assert rows["lidar"]["seeds"] == 1 and rows["lidar"]["std"]["overall"] is None
+    assert "| decision probabilistic | 1 |" in comparison.markdown(summary)
+    with pytest.raises(ConfigError, match=r"NAME=FILE\.onnx"):
+        args = parser.parse_args([*argv[:6], "--compare", "no-equals-sign"])
+        args.func(args)
+
+
+def test_explain_plot_marks_the_failure_and_a_silent_sensor_contributes_nothing(
+    short_drive, tmp_path
+):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    out = tmp_path / "eval.json"
+    args = parser.parse_args(
+        [
+            "eval",
+            "--drive",
+            str(short_drive),
+            "--json",
+            str(out),
+            "--quiet",
+            "--modalities",
+            "camera,lidar,radar,text",
+            "--explain-plot",
+            str(tmp_path / "plots"),
+        ]
+    )
+    assert args.func(args) == 0
+    series = json.loads(out.read_text())["explanations"][str(short_drive)]
+    assert (tmp_path / "plots" / f"{short_drive.name}.png").stat().st_size > 10_000
+    t = np.array(series["t_s"])
+    radar = np.array(series["drop_one"]["radar"])
+    silent = (t > 1.05) & (t < 1.95)  # the radar fails from 1 s to 2 s: no message, no share
+    assert silent.any() and np.all(radar[silent] == 0.0)
+    assert np.mean(series["drop_one"]["lidar"]) > 0.1
+    assert series["fusion_weights"] == {}  # the shipped network fuses by concatenation

@@ -18,6 +18,7 @@ from fusionrt.plugins.models.reference.train.losses import (  # noqa: E402
     focal_heatmap_loss,
     regression_l1_loss,
 )
+from fusionrt.runtime import cli  # noqa: E402
 from fusionrt.runtime.engines.export import export_onnx, random_feeds  # noqa: E402
 from fusionrt.runtime.engines.trt_support import check_onnx  # noqa: E402
 
@@ -29,21 +30,38 @@ def _inputs(seed: int = 0) -> list:
     return [torch.as_tensor(feed[s.name]) for s in layout.input_specs()]
 
 
-@pytest.mark.parametrize("fusion", ["concat", "gated"])
+@pytest.mark.parametrize("fusion", ["concat", "gated", "attention"])
 def test_outputs_have_the_declared_shapes(fusion):
     module = ReferenceExportNetwork(ReferenceNetwork(NetworkConfig(fusion=fusion))).eval()
     with torch.no_grad():
-        heatmap, regression = module(*_inputs())
-    specs = {s.name: s.shape for s in layout.output_specs()}
-    assert (
-        tuple(heatmap.shape) == specs["heatmap"] and tuple(regression.shape) == specs["regression"]
-    )
+        outputs = module(*_inputs())
+    specs = layout.output_specs(fusion_weights=fusion != "concat")
+    assert [tuple(o.shape) for o in outputs] == [s.shape for s in specs]
+    heatmap = outputs[0]
     assert float(heatmap.min()) >= 0.0 and float(heatmap.max()) <= 1.0
 
 
-def test_a_masked_modality_cannot_influence_the_output():
+@pytest.mark.parametrize("fusion", ["gated", "attention"])
+@pytest.mark.parametrize("missing", layout.SENSORS)
+def test_a_missing_sensor_gets_zero_fusion_weight(fusion, missing):
+    torch.manual_seed(1)
+    module = ReferenceExportNetwork(ReferenceNetwork(NetworkConfig(fusion=fusion))).eval()
+    inputs = _inputs()
+    inputs[-1][layout.MODALITIES.index(missing)] = 0.0
+    with torch.no_grad():
+        weights = module(*inputs)[2]
+    gone = layout.SENSORS.index(missing)
+    assert float(weights[gone].abs().max()) == 0.0
+    kept = [i for i in range(len(layout.SENSORS)) if i != gone]
+    assert float(weights[kept].min()) > 0.0
+    if fusion == "attention":  # a distribution over the present modalities, per cell
+        torch.testing.assert_close(weights.sum(dim=0), torch.ones(weights.shape[1:]))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "attention"])
+def test_a_masked_modality_cannot_influence_the_output(fusion):
     torch.manual_seed(0)
-    module = ReferenceExportNetwork(ReferenceNetwork()).eval()
+    module = ReferenceExportNetwork(ReferenceNetwork(NetworkConfig(fusion=fusion))).eval()
     inputs = _inputs()
     lidar = [s.name for s in layout.input_specs()].index(layout.LIDAR_BEV)
     mask = inputs[-1].clone()
@@ -74,9 +92,13 @@ def test_losses_prefer_the_right_answer():
     assert aligned < shuffled
 
 
-def test_a_fresh_network_exports_verified_and_tensorrt_ready(tmp_path):
-    module = ReferenceExportNetwork(ReferenceNetwork(NetworkConfig(fusion="gated"))).eval()
+@pytest.mark.parametrize("fusion", ["gated", "attention"])
+def test_a_fresh_network_exports_verified_and_tensorrt_ready(tmp_path, fusion):
+    """ONNX Runtime matches PyTorch on the exported file (export_onnx verifies it on random
+    feeds) and every node passes ``fusionrt trt-check``'s TensorRT 10.3 rules."""
+    module = ReferenceExportNetwork(ReferenceNetwork(NetworkConfig(fusion=fusion))).eval()
     path = tmp_path / "net.onnx"
-    report = export_onnx(module, layout.input_specs(), layout.output_specs(), path)
+    report = export_onnx(module, layout.input_specs(), layout.output_specs(True), path)
     assert report.verification is not None and report.verification.ok
     assert check_onnx(path).ok
+    assert cli.main(["trt-check", str(path)]) == 0  # what a user runs before deploying

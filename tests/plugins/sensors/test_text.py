@@ -16,7 +16,10 @@ from fusionrt.plugins.sensors.text import (
     TextLogSensor,
 )
 from fusionrt.runtime.geometry import ModelGeometry
+from fusionrt.runtime.messages import SensorMessage
 from fusionrt.runtime.sensor import PreprocessContext
+from fusionrt.runtime.sync import Synchronizer
+from fusionrt.runtime.sync.latest import LatestSpec
 from fusionrt.runtime.testing import parametrize_sensor_checks
 
 S = 1_000_000_000
@@ -103,6 +106,35 @@ def test_recent_lines_within_the_window_are_combined_newest_first() -> None:
     for k in range(5):
         message = sensor.decode(_line(26 * S + k, f"line{k}"))
     assert len(message.meta["recent"]) == 3
+
+
+@pytest.mark.parametrize("offset_ns", [-300_000_000, 0, 250_000_000])
+def test_the_newest_lines_count_whatever_the_log_clock_offset(offset_ns: int) -> None:
+    """Through the synchroniser (which moves the stamp to the common clock by the rig's
+    offset), a frame sees the line that was just logged: the remembered lines move with it.
+    Before the fix, a log clock ahead of the common one (negative offset) hid the newest line
+    until a line at least that much newer came."""
+    sensor = TextLogSensor("log")
+    sync = Synchronizer.collector(
+        ["cam"], period_ns=S, phase_ns=0, latest={"log": LatestSpec()},
+        time_offsets_ns={"log": offset_ns},
+    )  # fmt: skip
+    context = PreprocessContext(geometry=ModelGeometry(token_length=32))
+    tok = sensor.tokenizer(context.geometry)
+    lines = {2 * S: "fog", 3 * S + S // 2: "lidar degraded"}  # common-clock stamps
+    frames = []
+    for stamp in sorted([*lines, *(k * S + 1 for k in range(1, 7))]):
+        if stamp in lines:  # stamped on the log clock
+            frames += sync.push(sensor.decode(_line(stamp - offset_ns, lines[stamp])))
+        else:
+            frames += sync.push(SensorMessage("cam", stamp - 1, None))
+    frames += sync.flush()
+    seen = {}
+    for frame in frames:  # the frame assembly leaves reference_stamp_ns unset
+        ids = sensor.preprocess(frame.messages["log"], context)["text_tokens"].tolist()
+        seen[frame.stamp_ns // S] = ids[0]
+    assert seen[3] == tok.piece_id("fog")
+    assert seen[4] == seen[5] == tok.piece_id("lidar")
 
 
 def test_decoding_the_same_record_twice_keeps_one_copy() -> None:

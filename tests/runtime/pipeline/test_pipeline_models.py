@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pipeline_support import make_drive, pipeline_dict, write_pipeline
 
+from fusionrt.plugins.fusers.boxes import weighted_box_fusion
 from fusionrt.runtime.config import load_pipeline
 from fusionrt.runtime.errors import ConfigError
+from fusionrt.runtime.messages import CLASS_NAMES, Detections
 from fusionrt.runtime.pipeline import Pipeline, RunOptions
 from fusionrt.runtime.registry import Registry
 from fusionrt.sim.conditions import Failure
@@ -87,6 +90,74 @@ def test_a_mistake_in_the_models_or_fuser_names_its_key(tmp_path, drive, change,
     data = _two_models()
     change(data)
     with pytest.raises(ConfigError) as info:
+        config = load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+        Pipeline(config, drive, Registry.create(entry_points=False))
+    assert info.value.context["key"] == key
+
+
+def _detections(line: dict) -> Detections:
+    items = line["detections"]
+    return Detections(
+        line["stamp_ns"],
+        np.array([d["box"] for d in items], np.float32).reshape(-1, 7),
+        np.array([d["score"] for d in items], np.float32),
+        np.array([CLASS_NAMES.index(d["label"]) for d in items], np.int64),
+    )
+
+
+def test_the_builtin_wbf_fuser_fuses_each_frame_as_the_function_does(tmp_path, drive):
+    data = _two_models()
+    data["fuser"] = {"name": "wbf", "options": {"weights": {"everything": 2.0, "radar": 0.5}}}
+    result, lines = _run(tmp_path, drive, data)
+    alone = {}
+    for name in ("everything", "radar"):
+        one = _two_models()
+        one["models"] = {name: one["models"][name]}
+        one.pop("fuser")
+        alone[name] = {x["stamp_ns"]: _detections(x) for x in _run(tmp_path / name, drive, one)[1]}
+    assert result.models_without_input == {"everything": 0, "radar": 0}
+    fused_any = False
+    for line in lines:
+        stamp = line["stamp_ns"]
+        expected = weighted_box_fusion(
+            [alone["everything"][stamp], alone["radar"][stamp]], [2.0, 0.5], stamp_ns=stamp
+        )
+        got = _detections(line)
+        assert got.scores == pytest.approx(expected.scores, abs=1e-3)
+        assert got.boxes == pytest.approx(expected.boxes, abs=1e-3)
+        assert list(got.labels) == list(expected.labels)
+        fused_any |= len(got) < len(alone["everything"][stamp]) + len(alone["radar"][stamp])
+    assert fused_any  # some boxes of the two models matched and were merged
+
+
+def test_one_model_through_a_builtin_fuser_comes_back_unchanged(tmp_path, drive):
+    _, single_lines = _run(tmp_path / "a", drive, pipeline_dict())
+    for fuser in ("wbf", "probabilistic"):
+        data = pipeline_dict()
+        data["models"] = {"toy": data.pop("model")}
+        data["fuser"] = {"name": fuser}
+        _, lines = _run(tmp_path / fuser, drive, data)
+        # the same detections, best score first
+        for line, alone in zip(lines, single_lines, strict=True):
+            assert line["detections"] == sorted(alone["detections"], key=lambda d: -d["score"])
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("wbf", {"weights": {"lidar": 1.0}}, "fuser.options.weights", "not models of the"),
+        ("wbf", {"weights": {"radar": 0}}, "fuser.options.weights", "must be a number > 0"),
+        ("wbf", {"match": "iou"}, "fuser.options.match", "one of"),
+        ("probabilistic", {"calibration": "missing.json"}, "fuser.options", "not found"),
+        ("probabilistic", {"calibration_keys": {"radar": "x"}}, "fuser.options.calibration", ""),
+        ("probabilistic", {"priors": {"radar": 1.5}}, "fuser.options.priors", "probability"),
+    ],
+)
+def test_a_bad_builtin_fuser_option_names_its_key(tmp_path, drive, case):
+    fuser, options, key, words = case
+    data = _two_models()
+    data["fuser"] = {"name": fuser, "options": options}
+    with pytest.raises(ConfigError, match=words) as info:
         config = load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
         Pipeline(config, drive, Registry.create(entry_points=False))
     assert info.value.context["key"] == key

@@ -35,6 +35,8 @@ GEOMETRY = ModelGeometry(
 
 #: Modalities in the order of the ``modality_mask`` input (1 = present).
 MODALITIES: tuple[str, ...] = ("camera", "lidar", "radar", "text", "can")
+#: The sensor modalities, in the order of the ``fusion_weights`` output's channels.
+SENSORS: tuple[str, ...] = ("camera", "lidar", "radar")
 MODALITY_MASK = "modality_mask"
 LIDAR_BEV = "lidar_bev"
 RADAR_BEV = "radar_bev"
@@ -42,6 +44,7 @@ RADAR_BEV = "radar_bev"
 OUTPUT_STRIDE = 2
 HEATMAP = "heatmap"
 REGRESSION = "regression"
+FUSION_WEIGHTS = "fusion_weights"
 #: Regression channels, in order: sub-cell offset (x, y in output cells), z (m), log length,
 #: log width, log height (log m), sin/cos yaw, velocity vx, vy (m/s, ego frame).
 REGRESSION_CHANNELS: tuple[str, ...] = (
@@ -76,9 +79,14 @@ def input_specs() -> list[TensorSpec]:
     ]
 
 
-def output_specs() -> list[TensorSpec]:
-    """The network's outputs: class heatmaps (sigmoid scores) and box regression."""
-    return [
+def output_specs(fusion_weights: bool = False) -> list[TensorSpec]:
+    """The network's outputs: class heatmaps (sigmoid scores) and box regression; with
+    ``fusion_weights`` (gated and attention fusion) also the per-cell weight of each sensor
+    modality (:data:`SENSORS` order)."""
+    specs = [
         TensorSpec(HEATMAP, (NUM_CLASSES, OUT_ROWS, OUT_COLS), "float32"),
         TensorSpec(REGRESSION, (len(REGRESSION_CHANNELS), OUT_ROWS, OUT_COLS), "float32"),
     ]
+    if fusion_weights:
+        specs.append(TensorSpec(FUSION_WEIGHTS, (len(SENSORS), OUT_ROWS, OUT_COLS), "float32"))
+    return specs

@@ -7,8 +7,9 @@ wraps it for the runtime's unbatched tensors)::
         3 heights, averaged over valid views) 128×128 ─ avg-pool ─┐
     lidar_bev 7×128×128 ─ BevEncoder (stride 2) ───────────────────┼─ × modality mask ─ FiLM ─
     radar_bev 4×128×128 ─ BevEncoder (stride 2, dilated) ──────────┘   (text + CAN + mask)
-        ─ fusion (concat+conv | gated) 64×64 ─ small U-Net ─ CenterPoint head:
-        heatmap 3×64×64 (sigmoid) and regression 10×64×64
+        ─ fusion (concat+conv | gated | attention) 64×64 ─ small U-Net ─ CenterPoint head:
+        heatmap 3×64×64 (sigmoid), regression 10×64×64 and, for gated and attention fusion,
+        the fusion weights 3×64×64 (camera, lidar, radar per cell: the explanation output)
 
 Every op is static-shape and in TensorRT's ONNX parser (Conv, BatchNorm folded, Relu,
 GridSample, AveragePool, Resize nearest, MatMul, Softmax, Sigmoid): checked by
@@ -45,7 +46,9 @@ CAMERA, LIDAR, RADAR, TEXT, CAN = (
 LIDAR_SCALE = (1.0, 1.0, 1 / 255, 1.0, 1.0, 1.0, 1.0)
 RADAR_SCALE = (1.0, 1 / 20, 1 / 10, 1 / 10)
 CAN_SCALE = (1 / 20, 2.0, 1.0)
-FUSION_METHODS = ("concat", "gated")
+FUSION_METHODS = ("concat", "gated", "attention")
+#: Fusion methods whose per-cell modality weights are a network output (``fusion_weights``).
+WEIGHTED_FUSIONS = ("gated", "attention")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class NetworkConfig:
     text_dim: int = 32
     fusion: str = "concat"
     width: float = 1.0
+    #: Key/query width of the attention fusion (per cell, per modality token).
+    attention_dim: int = 16
 
     def scaled(self, channels: int) -> int:
         """``channels`` × ``width``, rounded to a multiple of 8."""
@@ -131,7 +136,12 @@ class TextEncoder(nn.Module):
 
 
 class GatedFusion(nn.Module):
-    """Per-cell, per-modality sigmoid gates (from all features) weight projected features."""
+    """Per-cell, per-modality sigmoid gates (from all features) weight projected features.
+
+    The gates are multiplied by the modality mask, so a missing sensor's weight is exactly 0
+    (its projection would otherwise add the 1×1 conv's bias); they are returned as the
+    fusion weights (B×M×H×W, not normalised: each gate is in [0, 1] on its own).
+    """
 
     def __init__(self, widths: tuple[int, ...], out: int) -> None:
         super().__init__()
@@ -140,20 +150,64 @@ class GatedFusion(nn.Module):
         self.gates = nn.Conv2d(sum(widths), len(widths), 3, padding=1)
         self.out = conv_bn(out, out)
 
-    def forward(self, stacked: Tensor) -> Tensor:
-        gates = torch.sigmoid(self.gates(stacked))
+    def forward(self, stacked: Tensor, sensor_mask: Tensor) -> tuple[Tensor, Tensor]:
+        gates = torch.sigmoid(self.gates(stacked)) * sensor_mask
         parts = torch.split(stacked, list(self.widths), dim=1)
         fused = sum(
             gates[:, i : i + 1] * proj(part)
             for i, (proj, part) in enumerate(zip(self.projections, parts, strict=True))
         )
-        return self.out(fused)
+        return self.out(fused), gates
+
+
+class AttentionFusion(nn.Module):
+    """Cross-modal attention per BEV cell: each sensor's cell feature is a token, one query
+    per cell (from all tokens of that cell: what the cell as a whole looks like) attends over
+    the present modalities, and the value-weighted sum is the fused feature.
+
+    Per cell: ``q = W_q [f_cam, f_lid, f_rad]``, ``k_m = W_k,m f_m``, ``v_m = W_v,m f_m``,
+    ``a = softmax_m(q·k_m / √d + log mask_m)``, ``fused = Σ_m a_m v_m``. All projections are
+    1×1 convolutions and the softmax runs over the channel axis of a B×M×H×W tensor, so the
+    export is Conv, Mul, ReduceSum, Softmax and Concat: static shapes, in TensorRT's parser.
+    A masked modality gets a score of −10⁴ (weight exactly 0 after the softmax in FP32). The
+    FiLM conditioning (text, CAN, mask) acts on the tokens before, so the log can shift which
+    modality a cell attends to. Returns the fused map and the weights ``a`` (B×M×H×W, summing
+    to 1 over the present modalities).
+    """
+
+    def __init__(self, widths: tuple[int, ...], out: int, key_dim: int) -> None:
+        super().__init__()
+        self.widths = widths
+        self.key_dim = key_dim
+        self.query = nn.Conv2d(sum(widths), key_dim, 1)
+        self.keys = nn.ModuleList(nn.Conv2d(w, key_dim, 1) for w in widths)
+        self.values = nn.ModuleList(nn.Conv2d(w, out, 1) for w in widths)
+        self.out = conv_bn(out, out)
+
+    def forward(self, stacked: Tensor, sensor_mask: Tensor) -> tuple[Tensor, Tensor]:
+        parts = torch.split(stacked, list(self.widths), dim=1)
+        query = self.query(stacked)
+        scores = torch.cat(
+            [
+                (query * key(part)).sum(dim=1, keepdim=True)
+                for key, part in zip(self.keys, parts, strict=True)
+            ],
+            dim=1,
+        ) * (self.key_dim**-0.5)
+        scores = scores + (sensor_mask - 1.0) * 1e4
+        weights = torch.softmax(scores, dim=1)
+        fused = sum(
+            weights[:, i : i + 1] * value(part)
+            for i, (value, part) in enumerate(zip(self.values, parts, strict=True))
+        )
+        return self.out(fused), weights
 
 
 class ReferenceNetwork(nn.Module):
     """The batched network: ``forward(*inputs)`` in :func:`layout.input_specs` order, each with a
     leading batch axis; returns ``(heatmap, regression, features)`` where ``features`` holds the
-    per-modality BEV maps used by the contrastive loss."""
+    per-modality BEV maps used by the contrastive loss and, for gated and attention fusion,
+    ``fusion_weights`` (B×3×64×64: camera, lidar, radar)."""
 
     lidar_scale: Tensor
     radar_scale: Tensor
@@ -188,6 +242,8 @@ class ReferenceNetwork(nn.Module):
             self.fusion: nn.Module = conv_bn(stacked, fused)
         elif config.fusion == "gated":
             self.fusion = GatedFusion(self.widths, fused)
+        elif config.fusion == "attention":
+            self.fusion = AttentionFusion(self.widths, fused, config.attention_dim)
         else:
             raise ValueError(f"fusion must be one of {FUSION_METHODS}, got {config.fusion!r}")
         wide = config.scaled(64)
@@ -233,23 +289,37 @@ class ReferenceNetwork(nn.Module):
         scale, shift = torch.chunk(self.film(torch.cat([text, ego, mask], dim=1)), 2, dim=1)
         stacked = torch.cat([camera, lidar_features, radar_features], dim=1)
         stacked = stacked * (1.0 + scale.view(b, -1, 1, 1)) + shift.view(b, -1, 1, 1)
-        fused = self.fusion(stacked)
+        extras = {"camera": camera, "lidar": lidar_features}
+        if self.has_fusion_weights:
+            fused, extras["fusion_weights"] = self.fusion(
+                stacked, mask[:, CAMERA : RADAR + 1, None, None]
+            )
+        else:
+            fused = self.fusion(stacked)
         fused = self.refine(fused + self.up(self.down(fused)))
         features = self.head(fused)
         heatmap = torch.sigmoid(self.heatmap(features))
         regression = self.regression(features)
-        return heatmap, regression, {"camera": camera, "lidar": lidar_features}
+        return heatmap, regression, extras
+
+    @property
+    def has_fusion_weights(self) -> bool:
+        """Whether the fusion layer has per-cell modality weights (gated, attention)."""
+        return self.config.fusion in WEIGHTED_FUSIONS
 
 
 class ReferenceExportNetwork(nn.Module):
-    """The runtime's view: unbatched inputs in ``input_specs`` order → (heatmap, regression)."""
+    """The runtime's view: unbatched inputs in ``input_specs`` order → (heatmap, regression),
+    and the fusion weights (3×64×64) for gated and attention fusion."""
 
     def __init__(self, network: ReferenceNetwork) -> None:
         super().__init__()
         self.network = network
 
-    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
-        heatmap, regression, _ = self.network(*(x.unsqueeze(0) for x in inputs))
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        heatmap, regression, extras = self.network(*(x.unsqueeze(0) for x in inputs))
+        if self.network.has_fusion_weights:
+            return heatmap[0], regression[0], extras["fusion_weights"][0]
         return heatmap[0], regression[0]
 
 

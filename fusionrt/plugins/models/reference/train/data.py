@@ -53,18 +53,22 @@ _STD = np.asarray(IMAGENET_STD_RGB, np.float32).reshape(3, 1, 1)
 
 @dataclass(frozen=True, slots=True)
 class DrivePlan:
-    """One simulated drive: seed, condition and failures (``fusionrt sim`` options)."""
+    """One simulated drive: seed, condition and failures (``fusionrt sim`` options); a
+    ``degraded`` drive has the car's self-diagnostics on (their default rates)."""
 
     seed: int
     condition: str
     duration_s: float = 20.0
     failures: tuple[str, ...] = ()
+    failure_mode: str = "silent"
 
     @property
     def name(self) -> str:
-        """Directory / cache name, e.g. ``s1003-fog`` or ``s2010-clear-radar@5s-15s``."""
+        """Directory / cache name, e.g. ``s1003-fog``, ``s2010-clear-radar@5s-15s`` or
+        ``s1040-clear-lidar@3s-12s-degraded``."""
         tail = "".join(f"-{f}" for f in self.failures)
-        return f"s{self.seed}-{self.condition}{tail}"
+        mode = "" if self.failure_mode == "silent" else f"-{self.failure_mode}"
+        return f"s{self.seed}-{self.condition}{tail}{mode}"
 
 
 TRAIN_CONDITIONS = ("clear", "fog", "rain", "night")
@@ -91,10 +95,35 @@ def evaluation_plans(first_seed: int = 2000) -> list[DrivePlan]:
     return plans
 
 
+def degraded_training_plans(count: int, first_seed: int = 1040) -> list[DrivePlan]:
+    """``count`` training drives with one degraded sensor each (camera, lidar, radar and the
+    conditions in rotation; the interval drawn from the seed: start 2–8 s, 6–12 s long)."""
+    plans = []
+    for i in range(count):
+        seed = first_seed + i
+        rng = np.random.default_rng(seed)
+        start = int(rng.integers(2, 9))
+        end = min(start + int(rng.integers(6, 13)), 19)
+        sensor = ("lidar", "radar", "camera")[i % 3]
+        condition = TRAIN_CONDITIONS[(i // 3) % len(TRAIN_CONDITIONS)]
+        failure = f"{sensor}@{start}s-{end}s"
+        plans.append(DrivePlan(seed, condition, failures=(failure,), failure_mode="degraded"))
+    return plans
+
+
+def degraded_evaluation_plans(first_seed: int = 2011) -> list[DrivePlan]:
+    """Held-out degraded drives: two per sensor, clear, degraded from 4 s to 16 s."""
+    sensors = ("lidar", "radar", "camera") * 2
+    return [
+        DrivePlan(first_seed + i, "clear", failures=(f"{s}@4s-16s",), failure_mode="degraded")
+        for i, s in enumerate(sensors)
+    ]
+
+
 def simulate(plan: DrivePlan, drives_dir: Path, workers: int = 1) -> Path:
     """Write ``plan``'s drive under ``drives_dir`` (skipped when already there)."""
     from fusionrt.sim.conditions import parse_failure  # noqa: PLC0415
-    from fusionrt.sim.config import SimConfig  # noqa: PLC0415
+    from fusionrt.sim.config import DiagnosticsConfig, SimConfig  # noqa: PLC0415
     from fusionrt.sim.recorder import record_drive  # noqa: PLC0415
     from fusionrt.sim.rig import SENSOR_ALIASES  # noqa: PLC0415
 
@@ -105,7 +134,10 @@ def simulate(plan: DrivePlan, drives_dir: Path, workers: int = 1) -> Path:
         duration_s=plan.duration_s,
         seed=plan.seed,
         condition=plan.condition,
-        failures=tuple(parse_failure(f, "silent", dict(SENSOR_ALIASES)) for f in plan.failures),
+        failures=tuple(
+            parse_failure(f, plan.failure_mode, dict(SENSOR_ALIASES)) for f in plan.failures
+        ),
+        diagnostics=DiagnosticsConfig() if plan.failure_mode == "degraded" else None,
     )
     record_drive(config, out, overwrite=True, workers=workers)
     return out
@@ -159,6 +191,53 @@ def cache_drive(drive: Path, cache_file: Path) -> Path:
     np.savez_compressed(partial, **arrays)  # type: ignore[arg-type]
     partial.replace(cache_file)
     return cache_file
+
+
+@dataclass(frozen=True, slots=True)
+class CachedFrame:
+    """One cached frame: the sensor tensors (the runtime's names), which modalities were
+    present, and the ground truth that counts as a target (boxes N×7, labels N)."""
+
+    stamp_ns: int
+    tensors: dict[str, np.ndarray]
+    present: dict[str, bool]
+    boxes: np.ndarray
+    labels: np.ndarray
+
+
+def read_cached_frames(cache_file: Path) -> list[CachedFrame]:
+    """The frames of a drive cached by :func:`cache_drive`, as model feeds are built from
+    them (images normalised as the camera plugin does): evaluation without re-assembling."""
+    from fusionrt.plugins.models.reference.drives import detectable  # noqa: PLC0415
+
+    with np.load(cache_file) as z:
+        data = {k: z[k] for k in z.files}
+    keep = detectable(data["gt_boxes"], data["gt_visibility"])
+    frames = []
+    for i in range(len(data["stamp_ns"])):
+        mine = keep & (data["gt_frame"] == i)
+        tensors = {
+            IMAGES: ((data["images"][i].astype(np.float32) - _MEAN) / _STD)[None],
+            LIFT_UV: data["lift_uv"],
+            LIFT_VALID: data["lift_valid"],
+            LIDAR_BEV: data["lidar"][i].astype(np.float32),
+            RADAR_BEV: data["radar"][i].astype(np.float32),
+            TEXT_TOKENS: data["tokens"][i].astype(np.int64),
+            TEXT_MASK: data["text_mask"][i],
+            TEXT_NUMBERS: data["numbers"][i],
+            CAN_EGO: data["can"][i],
+        }
+        present = {m: bool(p) for m, p in zip(MODALITIES, data["present"][i], strict=True)}
+        frames.append(
+            CachedFrame(
+                int(data["stamp_ns"][i]),
+                tensors,
+                present,
+                data["gt_boxes"][mine],
+                data["gt_labels"][mine].astype(np.int64),
+            )
+        )
+    return frames
 
 
 def prepare(

@@ -1,10 +1,13 @@
 """Ship a trained checkpoint: weights (.npz), verified ONNX, sample frame and model card.
 
-Writes into the package directory of :mod:`fusionrt.plugins.models.reference`:
+Writes into the package directory of :mod:`fusionrt.plugins.models.reference` (the files
+of :func:`~fusionrt.plugins.models.reference.model.artefacts`): for the ``fused`` variant
 ``reference.npz`` (weights + network config), ``reference.onnx`` (exported with
 :func:`~fusionrt.runtime.engines.export.export_onnx`, verified against PyTorch under ONNX
 Runtime on real frames, and checked for TensorRT readiness) and ``model_card.json`` (training
-config and wall time, code version, evaluation numbers, parameters, FLOPs, latency).
+config and wall time, code version, evaluation numbers, parameters, FLOPs, latency); for a
+single-sensor variant (``lidar``, ``camera``, ``radar``) the same three files in
+``variants/``, verified on the sample frames masked to its sensor.
 """
 
 from __future__ import annotations
@@ -24,11 +27,9 @@ from fusionrt.plugins.models.reference import layout
 from fusionrt.plugins.models.reference.drives import iter_drive_frames
 from fusionrt.plugins.models.reference.model import (
     MASKABLE,
-    MODEL_CARD_PATH,
-    ONNX_PATH,
     SAMPLE_FRAME_PATH,
-    WEIGHTS_PATH,
     ReferenceModel,
+    artefacts,
 )
 from fusionrt.plugins.models.reference.network import (
     ReferenceExportNetwork,
@@ -99,7 +100,8 @@ def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
     model = ReferenceModel(trained)
     module = ReferenceExportNetwork(network).eval()
     samples = model.sample_feeds()
-    export_onnx(module, model.input_specs(), model.output_specs(), onnx_path, samples=samples)
+    outputs = layout.output_specs(fusion_weights=network.has_fusion_weights)
+    export_onnx(module, model.input_specs(), outputs, onnx_path, samples=samples)
     return {"params": count_parameters(network), "flops": network_flops(module, samples[0])}
 
 
@@ -107,27 +109,45 @@ def ship(
     checkpoint: Path,
     eval_json: Path | None = None,
     bench_json: Path | None = None,
+    *,
+    variant: str = "fused",
     sample_drive: Path | None = None,
     sample_index: int = 100,
 ) -> dict[str, Any]:
-    """Write the package artefacts from ``checkpoint``; returns the model card.
+    """Write the artefacts of ``variant`` from ``checkpoint``; returns the model card.
 
     ``sample_drive``: first store its frame ``sample_index`` as the sample frame (default:
     keep the shipped one).
     """
     network, state = load_checkpoint(checkpoint)
+    files = artefacts(variant)
+    trained = [m for m in state["train_config"]["modalities"] if m in MASKABLE]
+    expected = list(MASKABLE) if variant == "fused" else [variant]
+    if trained != expected:
+        raise ConfigError(
+            f"the {variant} variant needs a network trained on {expected}, this one saw {trained}",
+            file=str(checkpoint),
+        )
+    if network.has_fusion_weights:
+        raise ConfigError(
+            "shipped variants have concat fusion (two outputs); export gated/attention "
+            "networks with `fusionrt train export` and run them with the onnx option",
+            file=str(checkpoint),
+        )
     if sample_drive is not None:
         write_sample_frame(sample_drive, sample_index)
-    save_weights(network, WEIGHTS_PATH)
-    model = ReferenceModel()
+    files.onnx.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(network, files.weights)
+    model = ReferenceModel(variant=variant)
     samples = model.sample_feeds()
     module = ReferenceExportNetwork(network).eval()
     report = export_onnx(
-        module, model.input_specs(), model.output_specs(), ONNX_PATH, samples=samples
+        module, model.input_specs(), model.output_specs(), files.onnx, samples=samples
     )
-    trt = check_onnx(ONNX_PATH)
+    trt = check_onnx(files.onnx)
     card: dict[str, Any] = {
         "name": "reference",
+        "variant": variant,
         "fusionrt_version": fusionrt.__version__,
         "code": _git_commit(),
         "architecture": "Simple-BEV camera lift + lidar/radar BEV CNNs, FiLM (text+CAN), "
@@ -139,9 +159,9 @@ def ship(
         "train_drives": state["train_drives"],
         "params": count_parameters(network),
         "flops": network_flops(module, samples[0]),
-        "onnx_bytes": ONNX_PATH.stat().st_size,
-        "onnx_sha256": _sha256(ONNX_PATH),
-        "weights_sha256": _sha256(WEIGHTS_PATH),
+        "onnx_bytes": files.onnx.stat().st_size,
+        "onnx_sha256": _sha256(files.onnx),
+        "weights_sha256": _sha256(files.weights),
         "export_verification": report.verification.summary() if report.verification else None,
         "tensorrt_ready": trt.ok,
         "geometry": {
@@ -157,5 +177,5 @@ def ship(
         card["eval"] = json.loads(Path(eval_json).read_text())
     if bench_json is not None:
         card["latency"] = json.loads(Path(bench_json).read_text())
-    MODEL_CARD_PATH.write_text(json.dumps(card, indent=1) + "\n")
+    files.card.write_text(json.dumps(card, indent=1) + "\n")
     return card

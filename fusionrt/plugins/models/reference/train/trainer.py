@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusionrt.plugins.models.reference.layout import MODALITIES, OUTPUT_STRIDE
+from fusionrt.plugins.models.reference.layout import MODALITIES, OUTPUT_STRIDE, SENSORS
 from fusionrt.plugins.models.reference.network import NetworkConfig, ReferenceNetwork
 from fusionrt.plugins.models.reference.train.dataset import INPUT_ORDER, FrameBank, apply_keep
 from fusionrt.plugins.models.reference.train.losses import (
@@ -29,8 +29,6 @@ from fusionrt.plugins.models.reference.train.losses import (
     regression_l1_loss,
 )
 from fusionrt.runtime.errors import ConfigError
-
-SENSORS = ("camera", "lidar", "radar")
 
 
 @dataclass
