@@ -172,10 +172,15 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
     runs.mkdir()
     for name in ("eval_standard.json", "eval_degraded.json"):
         (runs / name).write_text(out.read_text())
+    # a network compared in a pass of its own joins the table
+    other = {"compare_by_condition": {"more-s0": got["compare_by_condition"]["again"]}}
+    for name in ("eval_standard_compare-more.json", "eval_degraded_compare-more.json"):
+        (runs / name).write_text(json.dumps(other))
     summary = comparison.combine(runs)
     rows = summary["rows"]
     assert rows["decision wbf"]["mean"]["overall"] == got["decision_level"]["wbf"]
     assert rows["feature again"]["mean"]["overall"] == got["map"]["overall"]
+    assert rows["feature more"]["mean"]["overall"] == got["map"]["overall"]
     assert rows["lidar"]["seeds"] == 1 and rows["lidar"]["std"]["overall"] is None
     assert "| decision probabilistic | 1 |" in comparison.markdown(summary)
     with pytest.raises(ConfigError, match=r"NAME=FILE\.onnx"):

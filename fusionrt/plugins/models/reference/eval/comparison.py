@@ -13,6 +13,8 @@ RUNS holds the ``fusionrt eval`` outputs, each over the eleven standard held-out
   ``--compare`` networks named ``concat-s1``, ``attention-s0``, ``gated-s0``...;
 * ``eval_{standard,degraded}_lidar-sN.json`` — the decision level with the lidar model of
   seed N (its own calibration; camera and radar stay seed 0);
+* ``eval_{standard,degraded}_compare-NAME.json`` — more ``--compare`` networks evaluated in
+  a pass of their own (their ``compare_by_condition`` joins the main pass's);
 * ``eval_{standard,degraded}_text.json`` — the text experiment's model (trained with
   degraded drives in the mix) with its ablation (``all`` vs ``all-but-text``).
 
@@ -106,13 +108,15 @@ def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
             deg["single_sensor_by_condition"][sensor],
         )
     add("feature concat", _main_by_condition(std), _main_by_condition(deg))
-    for name in sorted(std.get("compare_by_condition", {}), key=lambda n: (n, _seeds(n))):
+    compared_std = dict(std.get("compare_by_condition", {}))
+    compared_deg = dict(deg.get("compare_by_condition", {}))
+    for path in sorted(runs.glob("eval_standard_compare-*.json")):
+        other = _load(runs / path.name.replace("_standard_", "_degraded_")) or {}
+        compared_std |= (_load(path) or {}).get("compare_by_condition", {})
+        compared_deg |= other.get("compare_by_condition", {})
+    for name in sorted(compared_std, key=lambda n: (n, _seeds(n))):
         kind = re.sub(r"-s\d+$", "", name)
-        add(
-            f"feature {kind}",
-            std["compare_by_condition"][name],
-            deg.get("compare_by_condition", {}).get(name),
-        )
+        add(f"feature {kind}", compared_std[name], compared_deg.get(name))
     cost = (_load(bench) or {}).get("per_frame_ms", {}) if bench is not None else {}
     costs = {
         "lidar": cost.get("decision.lidar_model"),
