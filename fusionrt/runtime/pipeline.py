@@ -988,13 +988,18 @@ class Pipeline:
                 stamp_ns=job.frame.stamp_ns,
             ) from exc
         job.timings_ms["fuse"] = (time.perf_counter_ns() - start) / _NS_PER_MS
-        job.detections.explanations = {
-            f"{name}/{measure}": values
-            for name, detections in per_model.items()
-            if detections is not None
-            for measure, values in detections.explanations.items()
+        fused = job.detections
+        passed_through = any(fused is d for d in per_model.values())
+        fused.explanations = {  # the fuser's own (if it made new detections), then each model's
+            **({} if passed_through else fused.explanations),
+            **{
+                f"{name}/{measure}": values
+                for name, detections in per_model.items()
+                if detections is not None
+                for measure, values in detections.explanations.items()
+            },
         }
-        self._count_explanations(job.detections.explanations)
+        self._count_explanations(fused.explanations)
 
     def _run_model(  # noqa: PLR0917  (the frame's job and tensors, all needed here)
         self,
