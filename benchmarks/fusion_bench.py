@@ -26,7 +26,7 @@ import platform
 from pathlib import Path
 
 import onnxruntime as ort
-from timing import time_interleaved
+from timing import ort_session, time_interleaved
 
 from fusionrt.plugins.fusers.boxes import probabilistic_fusion, weighted_box_fusion
 from fusionrt.plugins.models.reference.eval.decision import CALIBRATION_PATH, DecisionCalibration
@@ -38,15 +38,6 @@ from fusionrt.plugins.models.reference.layout import MODALITIES, SENSORS
 from fusionrt.plugins.models.reference.model import ReferenceModel
 
 RESULTS = Path(__file__).parent / "results" / "fusion_bench.json"
-
-
-def ort_session(path: Path) -> ort.InferenceSession:
-    """A single-threaded FP32 CPU session (all graph optimisations on)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def runner(model: ReferenceModel, feed: dict) -> tuple:

@@ -18,20 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from timing import time_interleaved
+from timing import ort_session, time_interleaved
 
 from fusionrt.plugins.models.reference.model import ONNX_PATH, ReferenceModel
 
 RESULTS = Path(__file__).parent / "results" / "model_bench.json"
-
-
-def ort_session(path: Path) -> ort.InferenceSession:
-    """A single-threaded FP32 CPU session (all graph optimisations on)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def main() -> None:

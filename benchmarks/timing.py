@@ -10,6 +10,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def summarise(samples_ms: list[float]) -> dict[str, float]:
@@ -36,3 +38,15 @@ def time_interleaved(
             func()
             samples[name].append((time.perf_counter() - start) * 1e3)
     return {name: summarise(values) for name, values in samples.items()}
+
+
+def ort_session(path: Path) -> Any:
+    """A single-threaded FP32 CPU ONNX Runtime session (all graph optimisations on): the
+    one-core setting the model and fusion benchmarks time networks in."""
+    import onnxruntime as ort  # only the benchmarks that time networks need it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
