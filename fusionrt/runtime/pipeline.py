@@ -962,20 +962,17 @@ class Pipeline:
             return
         per_model: dict[str, Detections | None] = {}
         for name, model in self.models.items():
-            if not any(job.frame.messages.get(s) is not None for s in self._model_inputs[name]):
-                per_model[name] = None  # its sensors have nothing in this frame: no stale boxes
-                with self._drop_lock:
-                    self.model_without_input[name] += 1
-                continue
-            feed = model.make_feed(merged, present)
-            if not model.contributes(feed):
-                per_model[name] = None  # e.g. its sensor's data was masked as unusable
-                with self._drop_lock:
-                    self.model_without_input[name] += 1
-                continue
-            per_model[name] = self._run_model(
-                name, engines[name], feed, job, f".{name}", merged, present
-            )
+            if any(job.frame.messages.get(s) is not None for s in self._model_inputs[name]):
+                feed = model.make_feed(merged, present)
+                if model.contributes(feed):
+                    per_model[name] = self._run_model(
+                        name, engines[name], feed, job, f".{name}", merged, present
+                    )
+                    continue
+            # its sensors have nothing in this frame, or nothing usable: no stale boxes
+            per_model[name] = None
+            with self._drop_lock:
+                self.model_without_input[name] += 1
         start = time.perf_counter_ns()
         try:
             job.detections = self.fuser.fuse(per_model, job.frame.stamp_ns)
