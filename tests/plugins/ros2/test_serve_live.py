@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-import can
 import numpy as np
 import yaml
+from candump_replay import replay_candump
 from ros2_subscriber import Subscriber
 from zenoh_helpers import Graph, free_endpoint, wait_for
 
@@ -203,7 +203,6 @@ def test_a_mixed_pipeline_of_ros2_topics_and_a_can_bus_feeds_every_sink(
     read by the ``socketcan`` source (python-can's virtual bus, a node on it replaying the
     drive's candump log with its stamps), every sink at once (JSONL, MCAP, video, ROS 2, a live
     Foxglove server): detections flow and the report counts every source."""
-    from fusionrt.plugins.sensors.can import read_candump
     from fusionrt.plugins.sources.rosbag import RosbagSource
     from fusionrt.runtime.config import load_pipeline
     from fusionrt.runtime.pipeline import Pipeline, RunOptions
@@ -239,26 +238,8 @@ def test_a_mixed_pipeline_of_ros2_topics_and_a_can_bus_feeds_every_sink(
         """The drive's CAN frames at twice their pace from the first lidar sweep on."""
         with RosbagSource(DRIVE / "bag", topics=[TOPICS[0]]) as bag:
             t0 = next(iter(bag.records())).stamp_ns  # the first sweep's log time
-        frames = list(read_candump(DRIVE / "can0.log"))
-        if not first_lidar.wait(60):
-            return
-        start = time.monotonic()
-        bus = can.Bus(interface="virtual", channel=channel, preserve_timestamps=True)
-        try:
-            for frame in frames:
-                delay = start + (frame.t_ns - t0) / 2e9 - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    return
-                bus.send(
-                    can.Message(
-                        timestamp=frame.t_ns / 1e9,
-                        arbitration_id=frame.arbitration_id,
-                        is_extended_id=frame.is_extended,
-                        data=frame.data,
-                    )
-                )
-        finally:
-            bus.shutdown()
+        if first_lidar.wait(60):
+            replay_candump(channel, DRIVE / "can0.log", t0_ns=t0, stop=stop, speed=2.0)
 
     def player() -> None:
         topics = [t for t in TOPICS if t != "/vehicle/can0"]

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 
-import can
 import pytest
+from candump_replay import replay_candump
 from pipeline_support import pipeline_dict, write_pipeline
 
 from fusionrt.calibration.rig import Rig
@@ -54,23 +53,7 @@ def _replay_bus(channel: str, drive: Path, stop: threading.Event) -> None:
     bag_topics.append("/sensors/radar_front/points")
     with RosbagSource(drive / "bag", topics=bag_topics) as bag:
         first_ns = bag.first_stamp_ns or 0
-    bus = can.Bus(interface="virtual", channel=channel, preserve_timestamps=True)
-    started = time.monotonic()
-    try:
-        for frame in read_candump(drive / "can0.log"):
-            delay = started + (frame.t_ns - first_ns) / 1e9 - time.monotonic()
-            if delay > 0 and stop.wait(delay):
-                return
-            bus.send(
-                can.Message(
-                    timestamp=frame.t_ns / 1e9,
-                    arbitration_id=frame.arbitration_id,
-                    is_extended_id=frame.is_extended,
-                    data=frame.data,
-                )
-            )
-    finally:
-        bus.shutdown()
+    replay_candump(channel, drive / "can0.log", t0_ns=first_ns, stop=stop)
 
 
 def test_a_sensor_reading_its_own_can_bus_joins_the_live_frames(tmp_path, drive):

@@ -1,0 +1,38 @@
+"""A car's node on python-can's virtual bus, for live tests: a drive's candump log sent at its
+recorded pace with its recorded stamps (python-can's ``MessageSync`` paces a log too, but from
+its own first frame and with no way to stop it, and these tests align it to other sensors)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import can
+
+from fusionrt.plugins.sensors.can import read_candump
+
+
+def replay_candump(
+    channel: str, log: Path, *, t0_ns: int, stop: threading.Event, speed: float = 1.0
+) -> None:
+    """Send LOG's frames on the virtual bus CHANNEL: the frame stamped ``t0_ns`` now, the rest
+    at their recorded spacing divided by SPEED, until the log ends or STOP is set."""
+    frames = list(read_candump(log))
+    bus = can.Bus(interface="virtual", channel=channel, preserve_timestamps=True)
+    started = time.monotonic()
+    try:
+        for frame in frames:
+            delay = started + (frame.t_ns - t0_ns) / 1e9 / speed - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return
+            bus.send(
+                can.Message(
+                    timestamp=frame.t_ns / 1e9,
+                    arbitration_id=frame.arbitration_id,
+                    is_extended_id=frame.is_extended,
+                    data=frame.data,
+                )
+            )
+    finally:
+        bus.shutdown()
