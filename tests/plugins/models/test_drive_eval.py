@@ -183,6 +183,16 @@ def test_decision_level_fusion_is_calibrated_on_other_drives_and_reported(short_
     assert rows["feature more"]["mean"]["overall"] == got["map"]["overall"]
     assert rows["lidar"]["seeds"] == 1 and rows["lidar"]["std"]["overall"] is None
     assert "| decision probabilistic | 1 |" in comparison.markdown(summary)
+    # a second seed's decision pass joins the same rows, and its -s1 network the concat row
+    seed1 = {**got, "compare_by_condition": {"concat-s1": got["compare_by_condition"]["again"]}}
+    for name in ("eval_standard_decision-s1.json", "eval_degraded_decision-s1.json"):
+        (runs / name).write_text(json.dumps(seed1))
+    rows = comparison.combine(runs)["rows"]
+    for name in ("lidar", "camera", "radar", "decision wbf", "feature concat"):
+        assert rows[name]["seeds"] == 2 and rows[name]["std"]["overall"] == 0.0
+    seed1_probabilistic = rows["decision probabilistic"]["runs"][1]
+    probabilistic = got["decision_level_by_condition"]["probabilistic"]
+    assert seed1_probabilistic[SENSOR_FAILURE] == probabilistic[SENSOR_FAILURE] is not None
     with pytest.raises(ConfigError, match=r"NAME=FILE\.onnx"):
         args = parser.parse_args([*argv[:6], "--compare", "no-equals-sign"])
         args.func(args)

@@ -10,11 +10,12 @@ RUNS holds the ``fusionrt eval`` outputs, each over the eleven standard held-out
 
 * ``eval_{standard,degraded}.json`` — the shipped fused model (concat, seed 0) with its
   ablation, the decision level over the shipped single-sensor models (seed 0), and
-  ``--compare`` networks named ``concat-s1``, ``attention-s0``, ``gated-s0``...;
-* ``eval_{standard,degraded}_lidar-sN.json`` — the decision level with the lidar model of
-  seed N (its own calibration; camera and radar stay seed 0);
-* ``eval_{standard,degraded}_compare-NAME.json`` — more ``--compare`` networks evaluated in
-  a pass of their own (their ``compare_by_condition`` joins the main pass's);
+  ``--compare`` networks named ``attention-s0``, ``gated-s0``...;
+* ``eval_{standard,degraded}_decision-sN.json`` — the decision level over the three
+  single-sensor models of seed N (``--decision-onnx``, with their own ``--calibration``);
+* ``eval_{standard,degraded}_*.json`` — any pass's ``--compare`` networks (``concat-s1``...)
+  join the table; a name's ``-sN`` suffix is its seed, so ``concat-s1`` and ``concat-s2``
+  are two runs of one row, ``feature concat``, beside the shipped model's;
 * ``eval_{standard,degraded}_text.json`` — the text experiment's model (trained with
   degraded drives in the mix) with its ablation (``all`` vs ``all-but-text``).
 
@@ -83,37 +84,32 @@ def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
     def add(name: str, standard: Any, degraded: Any) -> None:
         rows.setdefault(name, []).append(_row(standard, degraded))
 
-    extra: dict[str, tuple[Any, Any]] = {"lidar-s0": (std, deg)}
-    for path in sorted(runs.glob("eval_standard_lidar-s*.json")):
-        seed = path.stem.removeprefix("eval_standard_")
-        pair = (_load(path), _load(runs / f"eval_degraded_{seed}.json"))
-        if pair[0] is not None and pair[1] is not None:
-            extra[seed] = pair
-    for s, d in extra.values():
-        add(
-            "lidar",
-            s["single_sensor_by_condition"]["lidar"],
-            d["single_sensor_by_condition"]["lidar"],
-        )
+    passes = {"": (std, deg)}
+    for path in sorted(runs.glob("eval_standard_*.json")):
+        other = _load(runs / path.name.replace("_standard_", "_degraded_"))
+        if other is not None:
+            passes[path.stem.removeprefix("eval_standard_")] = (_load(path) or {}, other)
+    for name, (s, d) in passes.items():
+        if name != "" and not re.fullmatch(r"decision-s\d+", name):
+            continue
+        for sensor in ("lidar", "camera", "radar"):
+            add(
+                sensor,
+                s["single_sensor_by_condition"][sensor],
+                d["single_sensor_by_condition"][sensor],
+            )
         for fuser in ("wbf", "probabilistic"):
             add(
                 f"decision {fuser}",
                 s["decision_level_by_condition"][fuser],
                 d["decision_level_by_condition"][fuser],
             )
-    for sensor in ("camera", "radar"):
-        add(
-            sensor,
-            std["single_sensor_by_condition"][sensor],
-            deg["single_sensor_by_condition"][sensor],
-        )
     add("feature concat", _main_by_condition(std), _main_by_condition(deg))
-    compared_std = dict(std.get("compare_by_condition", {}))
-    compared_deg = dict(deg.get("compare_by_condition", {}))
-    for path in sorted(runs.glob("eval_standard_compare-*.json")):
-        other = _load(runs / path.name.replace("_standard_", "_degraded_")) or {}
-        compared_std |= (_load(path) or {}).get("compare_by_condition", {})
-        compared_deg |= other.get("compare_by_condition", {})
+    compared_std: dict[str, Any] = {}
+    compared_deg: dict[str, Any] = {}
+    for s, d in passes.values():
+        compared_std |= s.get("compare_by_condition", {})
+        compared_deg |= d.get("compare_by_condition", {})
     for name in sorted(compared_std, key=lambda n: (n, _seeds(n))):
         kind = re.sub(r"-s\d+$", "", name)
         add(f"feature {kind}", compared_std[name], compared_deg.get(name))
