@@ -35,6 +35,17 @@ from typing import Any
 CONDITIONS = ("clear", "fog", "night", "rain", "sensor_failure")
 DEGRADED = ("lidar", "radar", "camera")
 COLUMNS = ("overall", *CONDITIONS, "degraded", *(f"degraded-{s}" for s in DEGRADED))
+#: Each row's cost in ``fusion_bench.json`` (its ``per_frame_ms``, else a timing's median).
+COST_KEYS = {
+    "lidar": "decision.lidar_model",
+    "camera": "decision.camera_model",
+    "radar": "decision.radar_model",
+    "decision wbf": "decision_level_total.wbf",
+    "decision probabilistic": "decision_level_total.probabilistic",
+    "feature concat": "feature.concat",
+    "feature gated": "feature.gated-s0",
+    "feature attention": "feature.attention-s0",
+}
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -67,11 +78,6 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out["mean"][column] = round(statistics.fmean(values), 4)
             out["std"][column] = round(statistics.stdev(values), 4) if len(values) > 1 else None
     return out
-
-
-def _seeds(name: str) -> int:
-    m = re.search(r"-s(\d+)$", name)
-    return int(m.group(1)) if m else 0
 
 
 def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
@@ -110,18 +116,13 @@ def combine(runs: Path, bench: Path | None = None) -> dict[str, Any]:
     for s, d in passes.values():
         compared_std |= s.get("compare_by_condition", {})
         compared_deg |= d.get("compare_by_condition", {})
-    for name in sorted(compared_std, key=lambda n: (n, _seeds(n))):
+    for name in sorted(compared_std):
         kind = re.sub(r"-s\d+$", "", name)
         add(f"feature {kind}", compared_std[name], compared_deg.get(name))
-    cost = (_load(bench) or {}).get("per_frame_ms", {}) if bench is not None else {}
-    costs = {
-        "lidar": cost.get("decision.lidar_model"),
-        "decision wbf": cost.get("decision_level_total.wbf"),
-        "decision probabilistic": cost.get("decision_level_total.probabilistic"),
-        "feature concat": cost.get("feature.concat"),
-        "feature gated": cost.get("feature.gated"),
-        "feature attention": cost.get("feature.attention"),
-    }
+    measured = (_load(bench) or {}) if bench is not None else {}
+    cost = {k: t["median_ms"] for k, t in measured.get("timings", {}).items()}
+    cost |= measured.get("per_frame_ms", {})
+    costs = {row: cost.get(key) for row, key in COST_KEYS.items()}
     summary: dict[str, Any] = {
         "standard_drives": std["drives"],
         "degraded_drives": deg["drives"],
