@@ -1,13 +1,15 @@
 """fusionrt: a plugin-based sensor fusion runtime for autonomous perception.
 
-The names below are imported from their modules when first used (PEP 562 ``__getattr__``), so
-that ``import fusionrt`` — and ``fusionrt --version`` — does not import numpy.
+The names below are imported from their modules when first used (PEP 562, through
+``lazy_loader``), so that ``import fusionrt`` — and ``fusionrt --version`` — does not import
+numpy.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from fusionrt.runtime.errors import (
@@ -29,25 +31,21 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-#: Where each public name lives.
-_MODULES: dict[str, str] = {
-    **dict.fromkeys(
-        (
+__getattr__, _lazy_dir, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "runtime.errors": [
             "CalibrationError",
             "ConfigError",
             "DecodeError",
             "EngineError",
             "FusionError",
             "PluginError",
-        ),
-        "fusionrt.runtime.errors",
-    ),
-    "hookimpl": "fusionrt.runtime.hookspecs",
-    **dict.fromkeys(
-        ("Detections", "Frame", "RawRecord", "SensorMessage", "TensorSpec"),
-        "fusionrt.runtime.messages",
-    ),
-}
+        ],
+        "runtime.hookspecs": ["hookimpl"],
+        "runtime.messages": ["Detections", "Frame", "RawRecord", "SensorMessage", "TensorSpec"],
+    },
+)
 
 __all__ = [
     "CalibrationError",
@@ -66,14 +64,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fusionrt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once imported, a plain module attribute
-    return value
-
-
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULES})
+    return sorted({*globals(), *_lazy_dir()})

@@ -12,28 +12,20 @@ failures), :mod:`~fusionrt.sim.timing` (rates, jitter, latency, clock offsets),
 :mod:`~fusionrt.sim.rig` (the car's rig), :mod:`~fusionrt.sim.recorder` (the bag).
 """
 
-from importlib import import_module
-from typing import Any
+import lazy_loader
 
 from fusionrt.sim.conditions import CONDITIONS, Failure, parse_failure
 from fusionrt.sim.config import SimConfig
 
-#: Names re-exported lazily (PEP 562): the recorder and the world pull in the renderers, which
-#: the ``fusionrt`` command should not pay for at start-up.
-_LAZY = {
-    "TOPICS": "fusionrt.sim.recorder",
-    "DriveSimulator": "fusionrt.sim.recorder",
-    "DriveSummary": "fusionrt.sim.recorder",
-    "record_drive": "fusionrt.sim.recorder",
-    "World": "fusionrt.sim.world",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'fusionrt.sim' has no attribute {name!r}")
-
+# Names re-exported lazily (PEP 562): the recorder and the world pull in the renderers, which
+# the ``fusionrt`` command should not pay for at start-up.
+__getattr__, _, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "recorder": ["TOPICS", "DriveSimulator", "DriveSummary", "record_drive"],
+        "world": ["World"],
+    },
+)
 
 __all__ = [
     "CONDITIONS",

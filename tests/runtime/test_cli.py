@@ -232,4 +232,4 @@ def test_import_fusionrt_imports_its_public_names_on_first_use():
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "module 'fusionrt' has no attribute 'no_such_name'"
+    assert "fusionrt" in result.stdout and "no_such_name" in result.stdout

@@ -12,14 +12,15 @@
 * :func:`compensate_points`, :func:`poses_from_speed_yaw_rate` — ego-motion compensation.
 
 Stamps are ``int`` nanoseconds on the common clock; nothing here reads the wall clock. The names
-are imported from their modules on first use (PEP 562), so that a sensor plugin importing
-:func:`compensate_points` does not import the synchroniser.
+are imported from their modules on first use (PEP 562, through ``lazy_loader``), so that a
+sensor plugin importing :func:`compensate_points` does not import the synchroniser.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from fusionrt.runtime.sync._common import SyncConfigError
@@ -51,32 +52,30 @@ if TYPE_CHECKING:
         TimelineResetCallback,
     )
 
-#: The module of each public name.
-_MODULES: dict[str, str] = {
-    name: f"fusionrt.runtime.sync.{module}"
-    for module, names in {
-        "_common": ("SyncConfigError",),
-        "approximate_time": (
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_common": ["SyncConfigError"],
+        "approximate_time": [
             "DEFAULT_MAX_INTERVAL_NS",
             "ApproximateTimePolicy",
             "make_duration_scaler",
-        ),
-        "collector": ("CollectedFrame", "CollectorPolicy", "MissingReason"),
-        "drops": (
+        ],
+        "collector": ["CollectedFrame", "CollectorPolicy", "MissingReason"],
+        "drops": [
             "DropCallback",
             "DropCounters",
             "DroppedMessage",
             "DropReason",
             "StaleCallback",
             "StaleDetector",
-        ),
-        "ego_motion": ("compensate_points", "poses_from_speed_yaw_rate"),
-        "latest": ("LatestPolicy", "LatestSample", "LatestSpec", "interpolate_value"),
-        "stamps": ("HeldMessage", "StampGuard", "TimelineJump", "Verdict"),
-        "synchronizer": ("UNKNOWN_SENSOR", "Synchronizer", "TimelineResetCallback"),
-    }.items()
-    for name in names
-}
+        ],
+        "ego_motion": ["compensate_points", "poses_from_speed_yaw_rate"],
+        "latest": ["LatestPolicy", "LatestSample", "LatestSpec", "interpolate_value"],
+        "stamps": ["HeldMessage", "StampGuard", "TimelineJump", "Verdict"],
+        "synchronizer": ["UNKNOWN_SENSOR", "Synchronizer", "TimelineResetCallback"],
+    },
+)
 
 __all__ = [
     "DEFAULT_MAX_INTERVAL_NS",
@@ -106,16 +105,3 @@ __all__ = [
     "make_duration_scaler",
     "poses_from_speed_yaw_rate",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once imported, a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULES})
