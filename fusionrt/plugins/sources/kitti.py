@@ -52,7 +52,13 @@ import numpy.typing as npt
 
 from fusionrt.calibration.formats.kitti import KITTI_IMAGE_SIZE, load_kitti_calib
 from fusionrt.calibration.rig import Rig
-from fusionrt.plugins.sources import BadRecord, RecordedSource, TopicInfo, load_rig
+from fusionrt.plugins.sources import (
+    MAX_BAD_RECORDS,
+    BadRecord,
+    RecordedSource,
+    TopicInfo,
+    load_rig,
+)
 from fusionrt.runtime.errors import CalibrationError, ConfigError
 from fusionrt.runtime.messages import RawRecord
 from fusionrt.runtime.truth import GroundTruthBoxes, IndexedGroundTruth
@@ -247,7 +253,7 @@ class KittiSource(RecordedSource):
         start_ns: int | None = None,
         stop_ns: int | None = None,
         on_bad_record: Callable[[BadRecord], None] | None = None,
-        max_bad_records: int = 1000,
+        max_bad_records: int = MAX_BAD_RECORDS,
     ) -> None:
         super().__init__(
             topics=topics,

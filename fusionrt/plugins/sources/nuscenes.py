@@ -45,7 +45,14 @@ import numpy as np
 
 from fusionrt.calibration.formats.nuscenes import nuscenes_rig, pose_from_record
 from fusionrt.calibration.rig import Rig
-from fusionrt.plugins.sources import BadRecord, EgoPoses, RecordedSource, TopicInfo, load_rig
+from fusionrt.plugins.sources import (
+    MAX_BAD_RECORDS,
+    BadRecord,
+    EgoPoses,
+    RecordedSource,
+    TopicInfo,
+    load_rig,
+)
 from fusionrt.plugins.sources.nuscenes_truth import (
     REFERENCE_CHANNEL,
     Box,
@@ -143,7 +150,7 @@ class NuScenesSource(RecordedSource):
         start_ns: int | None = None,
         stop_ns: int | None = None,
         on_bad_record: Callable[[BadRecord], None] | None = None,
-        max_bad_records: int = 1000,
+        max_bad_records: int = MAX_BAD_RECORDS,
     ) -> None:
         super().__init__(
             topics=topics,

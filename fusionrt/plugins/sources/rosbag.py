@@ -92,7 +92,13 @@ import zstandard
 
 from fusionrt.calibration.rig import Rig
 from fusionrt.plugins.ros_types import typestore as fusionrt_typestore
-from fusionrt.plugins.sources import BadRecord, RecordedSource, TopicInfo, load_rig
+from fusionrt.plugins.sources import (
+    MAX_BAD_RECORDS,
+    BadRecord,
+    RecordedSource,
+    TopicInfo,
+    load_rig,
+)
 from fusionrt.plugins.sources.rosbag_mcap import McapStorage
 from fusionrt.plugins.sources.rosbag_sqlite3 import Sqlite3Storage
 from fusionrt.plugins.sources.rosbag_storage import (
@@ -182,7 +188,7 @@ class RosbagSource(RecordedSource):
         rig: Rig | str | os.PathLike[str] | None = None,
         typestore: Any = None,
         on_bad_record: Callable[[BadRecord], None] | None = None,
-        max_bad_records: int = 1000,
+        max_bad_records: int = MAX_BAD_RECORDS,
         log_time_step_ns: int = STEP_TOLERANCE_NS,
     ) -> None:
         super().__init__(
