@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterable
 
 import can
 
-from fusionrt.plugins.sensors.can import read_candump
+from fusionrt.plugins.sensors.can import CanFrame
 
 
 def replay_candump(
-    channel: str, log: Path, *, t0_ns: int, stop: threading.Event, speed: float = 1.0
+    channel: str,
+    frames: Iterable[CanFrame],
+    *,
+    t0_ns: int,
+    stop: threading.Event,
+    speed: float = 1.0,
 ) -> None:
-    """Send LOG's frames on the virtual bus CHANNEL: the frame stamped ``t0_ns`` now, the rest
-    at their recorded spacing divided by SPEED, until the log ends or STOP is set."""
-    frames = list(read_candump(log))
+    """Send FRAMES (``read_candump``'s) on the virtual bus CHANNEL: the frame stamped ``t0_ns``
+    now, the rest at their recorded spacing divided by SPEED, until they end or STOP is set."""
     bus = can.Bus(interface="virtual", channel=channel, preserve_timestamps=True)
     started = time.monotonic()
     try:

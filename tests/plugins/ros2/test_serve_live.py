@@ -203,6 +203,7 @@ def test_a_mixed_pipeline_of_ros2_topics_and_a_can_bus_feeds_every_sink(
     read by the ``socketcan`` source (python-can's virtual bus, a node on it replaying the
     drive's candump log with its stamps), every sink at once (JSONL, MCAP, video, ROS 2, a live
     Foxglove server): detections flow and the report counts every source."""
+    from fusionrt.plugins.sensors.can import read_candump
     from fusionrt.plugins.sources.rosbag import RosbagSource
     from fusionrt.runtime.config import load_pipeline
     from fusionrt.runtime.pipeline import Pipeline, RunOptions
@@ -238,8 +239,9 @@ def test_a_mixed_pipeline_of_ros2_topics_and_a_can_bus_feeds_every_sink(
         """The drive's CAN frames at twice their pace from the first lidar sweep on."""
         with RosbagSource(DRIVE / "bag", topics=[TOPICS[0]]) as bag:
             t0 = next(iter(bag.records())).stamp_ns  # the first sweep's log time
+        frames = list(read_candump(DRIVE / "can0.log"))  # read before: the bus starts on time
         if first_lidar.wait(60):
-            replay_candump(channel, DRIVE / "can0.log", t0_ns=t0, stop=stop, speed=2.0)
+            replay_candump(channel, frames, t0_ns=t0, stop=stop, speed=2.0)
 
     def player() -> None:
         topics = [t for t in TOPICS if t != "/vehicle/can0"]

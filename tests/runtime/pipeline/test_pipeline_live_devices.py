@@ -53,7 +53,7 @@ def _replay_bus(channel: str, drive: Path, stop: threading.Event) -> None:
     bag_topics.append("/sensors/radar_front/points")
     with RosbagSource(drive / "bag", topics=bag_topics) as bag:
         first_ns = bag.first_stamp_ns or 0
-    replay_candump(channel, drive / "can0.log", t0_ns=first_ns, stop=stop)
+    replay_candump(channel, read_candump(drive / "can0.log"), t0_ns=first_ns, stop=stop)
 
 
 def test_a_sensor_reading_its_own_can_bus_joins_the_live_frames(tmp_path, drive):
