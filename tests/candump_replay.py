@@ -30,13 +30,16 @@ def replay_candump(
             delay = started + (frame.t_ns - t0_ns) / 1e9 / speed - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 return
-            bus.send(
-                can.Message(
-                    timestamp=frame.t_ns / 1e9,
-                    arbitration_id=frame.arbitration_id,
-                    is_extended_id=frame.is_extended,
-                    data=frame.data,
-                )
-            )
+            bus.send(can_message(frame))
     finally:
         bus.shutdown()
+
+
+def can_message(frame: CanFrame) -> can.Message:
+    """FRAME as python-can's message, with its recorded stamp."""
+    return can.Message(
+        timestamp=frame.t_ns / 1e9,
+        arbitration_id=frame.arbitration_id,
+        is_extended_id=frame.is_extended,
+        data=frame.data,
+    )

@@ -22,13 +22,13 @@ from pathlib import Path
 import can
 import numpy as np
 import pytest
+from candump_replay import can_message
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fusionrt import ConfigError, RawRecord
 from fusionrt.plugins.sensors.can import (
     CANDUMP_LINE_MSGTYPE,
-    CanFrame,
     CanSensor,
     format_candump_line,
     parse_candump_line,
@@ -92,15 +92,6 @@ def drain(inbox: RecordInbox) -> list[RawRecord]:
     return out
 
 
-def message_of(frame: CanFrame) -> can.Message:
-    return can.Message(
-        timestamp=frame.t_ns / 1e9,
-        arbitration_id=frame.arbitration_id,
-        is_extended_id=frame.is_extended,
-        data=frame.data,
-    )
-
-
 def decoded(records: list[RawRecord]) -> list[tuple[int, int, str, tuple]]:
     """What the sample pipeline's CAN sensor makes of each record: stamp, id, data, ego vector."""
     sensor = CanSensor("can", TOPIC, **SAMPLE_CAN_OPTIONS)
@@ -126,7 +117,7 @@ def test_a_virtual_bus_decodes_like_the_candump_log(channel, sender):
     source, inbox = start(channel, capacity=len(frames))
     try:
         for frame in frames:
-            sender.send(message_of(frame))
+            sender.send(can_message(frame))
         wait_for(lambda: inbox.received[TOPIC] == len(frames))
     finally:
         source.close()
